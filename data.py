@@ -1,0 +1,326 @@
+"""Data: CIFAR-10, image folders, grayscale and Lab conversion, `tf.data` pipelines.
+
+Value ranges used everywhere in the project:
+
+- stored images: uint8 RGB `(N, H, W, 3)` in [0, 255];
+- `rgb`  (autoencoder input/output, colorizer_1/2 output): float32 in [0, 1];
+- `gray` (colorizer_1/2 input): float32 `(..., H, W, 1)` in [0, 1], ITU-R BT.601 luma;
+- `L`    (Lab models' input): float32 `(..., H, W, 1)`, CIE L* / 50 - 1, in [-1, 1];
+- `ab`   (Lab models' output): float32 `(..., H, W, 2)`, CIE a*, b* / 110, about [-1, 1].
+
+Lab is CIE L*a*b* under D65 as computed by `skimage.color.rgb2lab`.
+"""
+
+import concurrent.futures
+import hashlib
+import os
+import pathlib
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+L_SCALE, AB_SCALE = 50.0, 110.0
+TASKS = {  # model I/O contract -> (input kind, target kind) the pipeline yields
+    ("rgb", "rgb"), ("gray", "rgb"), ("L", "ab"), ("L", "ab_bins"),
+}
+
+# -----------------------------------------------------------------------------
+# Reading images
+
+def pil_to_rgb(img):
+    """Any Pillow image (any mode, EXIF-rotated or not) -> upright RGB Pillow image."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit gray: Pillow's convert("RGB") clips at 255, so rescale by hand.
+        a = np.asarray(img, dtype=np.float64)
+        scale = 257.0 if img.mode.startswith("I;16") or a.max() > 255 else 1.0
+        return Image.fromarray(np.clip(a / scale + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        a = a * 255 if a.max() <= 1.0 else a
+        return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def read_image(path, image_size=None):
+    """Read one file as uint8 RGB `(H, W, 3)`; with `image_size=(H, W)`, centre-crop and resize."""
+    with Image.open(path) as img:
+        rgb = pil_to_rgb(img)
+    if image_size is not None and rgb.size != (image_size[1], image_size[0]):
+        rgb = ImageOps.fit(rgb, (image_size[1], image_size[0]), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _read_many(files, image_size):
+    """Read files in parallel threads (Pillow decodes outside the GIL); skip unreadable ones."""
+    def read(f):
+        try:
+            return read_image(f, image_size)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            return e
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(read, files, chunksize=256))
+    images, keep = [], []
+    for f, r in zip(files, results):
+        ok = not isinstance(r, Exception)
+        if ok:
+            images.append(r)
+        else:
+            warnings.warn(f"Skipping {f}: not a readable image ({type(r).__name__}: {r})", stacklevel=3)
+        keep.append(ok)
+    return images, np.array(keep, dtype=bool)
+
+
+def _visible(entries):
+    return sorted(p for p in entries if not p.name.startswith("."))
+
+
+def load_image_folder(path, image_size=(32, 32)):
+    """Load a folder of photos as `(images uint8 (N,H,W,3), labels int64 (N,), class_names)`.
+
+    Each sub-folder is a class (sorted by name); files directly in `path` form one class named
+    after the folder. Every format and mode Pillow reads is accepted (converted to RGB, EXIF
+    orientation honoured); images are centre-cropped and resized to `image_size` = (H, W).
+    Unreadable files are skipped with a warning that names them.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Image folder '{path}' does not exist.")
+    if not path.is_dir():
+        raise NotADirectoryError(f"'{path}' is not a folder; pass a folder of images.")
+    entries = _visible(path.iterdir())
+    groups = [(d.name, _visible(p for p in d.rglob("*") if p.is_file())) for d in entries if d.is_dir()]
+    top = [p for p in entries if p.is_file()]
+    if top:
+        groups.append((path.name, top))
+    groups = [(name, files) for name, files in groups if files]
+    if not groups:
+        raise ValueError(f"Image folder '{path}' contains no files.")
+    files = [f for _, fs in groups for f in fs]
+    labels = np.concatenate([np.full(len(fs), i, np.int64) for i, (_, fs) in enumerate(groups)])
+    images, keep = _read_many(files, image_size)
+    if not images:
+        raise ValueError(f"Image folder '{path}' contains no readable images ({len(files)} files tried).")
+    return np.stack(images), labels[keep], [name for name, _ in groups]
+
+# -----------------------------------------------------------------------------
+# CIFAR-10
+
+def _default_cache_dir():
+    return pathlib.Path(os.environ.get("COLORIZE_CACHE", pathlib.Path.home() / ".cache" / "grayscale-colorizers"))
+
+
+def _folder_key(root):
+    """Cache key: the folder's absolute path and the modification times of its class folders
+    (adding, removing or renaming a file changes its folder's mtime)."""
+    parts = [str(root.resolve())]
+    for split in ("train", "test"):
+        for d in _visible((root / split).iterdir()):
+            parts.append(f"{split}/{d.name}:{d.stat().st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _load_split(root, split):
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 folder '{root}' has no '{split}/' sub-folder; "
+                                f"expected {split}/<class>/*.jpg")
+    x, y, classes = load_image_folder(split_dir, image_size=(32, 32))
+    if list(classes) != list(CIFAR10_CLASSES):
+        raise ValueError(f"CIFAR-10 folder '{split_dir}' has classes {classes}; expected {list(CIFAR10_CLASSES)}")
+    return x, y
+
+
+def load_cifar10(data_dir=None, cache_dir=None):
+    """CIFAR-10 as `(x_train, y_train), (x_test, y_test)`: uint8 (N,32,32,3), int64 labels (N,).
+
+    Source: `data_dir`, else `$CIFAR10_DIR`, else `keras.datasets.cifar10.load_data()` (downloads
+    once). A folder is laid out as `train/<class>/*`, `test/<class>/*`; its decoded arrays are
+    cached in `cache_dir` (default `$COLORIZE_CACHE` or ~/.cache/grayscale-colorizers) under a key
+    made of the folder's path and modification times, so later loads take a fraction of a second.
+    """
+    data_dir = data_dir or os.environ.get("CIFAR10_DIR")
+    if not data_dir:
+        import keras
+        try:
+            (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+        except Exception as e:  # no network, blocked download, corrupt archive...
+            raise RuntimeError(
+                "Could not download CIFAR-10 through Keras "
+                f"({type(e).__name__}: {e}). Offline, set the environment variable CIFAR10_DIR "
+                "(or pass data_dir=...) to a folder laid out as train/<class>/*.jpg and "
+                "test/<class>/*.jpg, e.g. CIFAR10_DIR=../shared/data/cifar10-jpeg") from e
+        return (x_train, y_train.reshape(-1).astype(np.int64)), (x_test, y_test.reshape(-1).astype(np.int64))
+    root = pathlib.Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 folder '{root}' does not exist (from data_dir or $CIFAR10_DIR).")
+    cache_dir = pathlib.Path(cache_dir) if cache_dir else _default_cache_dir()
+    cache = cache_dir / f"cifar10_{_folder_key(root)}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
+    (x_train, y_train), (x_test, y_test) = _load_split(root, "train"), _load_split(root, "test")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    os.replace(tmp, cache)  # atomic: a killed load never leaves a half-written cache
+    return (x_train, y_train), (x_test, y_test)
+
+# -----------------------------------------------------------------------------
+# Colour conversions
+
+def to_float(images):
+    """uint8 [0,255] -> float32 [0,1]; float input is taken to be in [0,1] already."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    return images.astype(np.float32)
+
+
+def to_uint8(images):
+    """float [0,1] -> uint8 [0,255], rounded and clipped."""
+    return np.clip(np.asarray(images, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_grayscale(images):
+    """RGB `(..., H, W, 3)` (uint8 or float in [0,1]) -> float32 `(..., H, W, 1)` in [0,1], BT.601 luma."""
+    rgb = to_float(images)
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"to_grayscale expects RGB images with 3 channels, got shape {rgb.shape}")
+    return (rgb @ np.asarray(LUMA_WEIGHTS, np.float32))[..., None].astype(np.float32)
+
+
+def rgb_to_lab(images):
+    """RGB `(..., 3)` (uint8 or float in [0,1]) -> float32 CIE Lab (L in [0,100], a,b about ±110)."""
+    from skimage.color import rgb2lab
+    return rgb2lab(to_float(images)).astype(np.float32)
+
+
+def lab_to_rgb(lab):
+    """CIE Lab `(..., 3)` -> float32 RGB in [0,1]. Out-of-gamut colours are clipped (never NaN)."""
+    from skimage.color import lab2rgb
+    lab = np.nan_to_num(np.asarray(lab, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lab[..., 0] = np.clip(lab[..., 0], 0, 100)
+    lab[..., 1:] = np.clip(lab[..., 1:], -128, 127)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skimage warns about negative Z before clipping it
+        rgb = lab2rgb(lab)
+    return np.clip(np.nan_to_num(rgb), 0, 1).astype(np.float32)
+
+
+def scale_l(L):
+    """CIE L* in [0,100] -> model input in [-1,1]."""
+    return np.asarray(L, np.float32) / L_SCALE - 1.0
+
+
+def unscale_l(x):
+    return (np.asarray(x, np.float32) + 1.0) * L_SCALE
+
+
+def scale_ab(ab):
+    """CIE a*, b* -> model target, about [-1,1]."""
+    return np.asarray(ab, np.float32) / AB_SCALE
+
+
+def unscale_ab(x):
+    return np.asarray(x, np.float32) * AB_SCALE
+
+
+def lab_from_model(L_scaled, ab_scaled):
+    """Recombine model-scaled L `(...,1)` and ab `(...,2)` into uint8 RGB."""
+    lab = np.concatenate([unscale_l(L_scaled), unscale_ab(ab_scaled)], axis=-1)
+    return to_uint8(lab_to_rgb(lab))
+
+
+def model_inputs(images, kind):
+    """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input of the given kind."""
+    images = np.asarray(images)
+    if images.ndim == 3 or images.shape[-1] == 1:  # grayscale: replicate to RGB
+        images = np.repeat(images.reshape(images.shape[:3] + (1,)) if images.ndim == 3 else images, 3, axis=-1)
+    if kind == "rgb":
+        return to_float(images)
+    if kind == "gray":
+        return to_grayscale(images)
+    if kind == "L":
+        return scale_l(rgb_to_lab(images)[..., :1])
+    raise ValueError(f"Unknown input kind '{kind}'; choose one of: rgb, gray, L")
+
+
+def task_arrays(images, inputs, outputs):
+    """uint8 RGB images -> `(x, y)` float32 arrays for a model with the given I/O contract."""
+    if (inputs, outputs) not in TASKS:
+        raise ValueError(f"Unknown task ({inputs!r}, {outputs!r}); choose one of: {sorted(TASKS)}")
+    if inputs == "L":  # ab and ab_bins models both learn from the ab target
+        lab = rgb_to_lab(images)
+        return scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
+    return model_inputs(images, inputs), to_float(images)
+
+# -----------------------------------------------------------------------------
+# Pipelines
+
+def split_train_val(n, val_fraction=0.1, seed=0):
+    """Seeded split of `range(n)` into disjoint sorted `(train_idx, val_idx)` index arrays."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _flip(x, y):
+    import tensorflow as tf
+    flip = tf.random.uniform([]) < 0.5
+    return tf.cond(flip, lambda: (tf.reverse(x, [1]), tf.reverse(y, [1])), lambda: (x, y))
+
+
+def make_dataset(images, inputs="gray", outputs="rgb", batch_size=32, shuffle=True, seed=0,
+                 augment=False, drop_remainder=False):
+    """uint8 RGB images -> batched, cached, prefetched `tf.data.Dataset` of `(input, target)`.
+
+    `inputs`/`outputs` is a model's I/O contract: ("rgb","rgb") autoencoders, ("gray","rgb"),
+    ("L","ab") or ("L","ab_bins") colorizers. `augment` adds random horizontal flips.
+    """
+    import tensorflow as tf
+    x, y = task_arrays(images, inputs, outputs)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment:
+        ds = ds.map(_flip, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_train_val(images, inputs="gray", outputs="rgb", batch_size=32, val_fraction=0.1, seed=0,
+                   augment=True):
+    """Training and validation datasets, the validation split carved out of `images` (a training set)."""
+    train_idx, val_idx = split_train_val(len(images), val_fraction, seed)
+    train = make_dataset(images[train_idx], inputs, outputs, batch_size, shuffle=True, seed=seed, augment=augment)
+    val = make_dataset(images[val_idx], inputs, outputs, batch_size, shuffle=False)
+    return train, val
+
+# -----------------------------------------------------------------------------
+# Figures
+
+def show_gray_vs_color(images, n=8):
+    """Figure 1: `n` colour images above their grayscale versions. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    images = np.asarray(images)[:n]
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
+    gray = to_grayscale(images)[..., 0]
+    for i in range(n):
+        axes[0, i].imshow(images[i])
+        axes[1, i].imshow(gray[i], cmap="gray", vmin=0, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    axes[0, 0].set_title("colour", loc="left", fontsize=9)
+    axes[1, 0].set_title("grayscale (BT.601)", loc="left", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,33 @@
+"""Shared fixtures: small synthetic images so tests never need a download."""
+import os
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def synthetic_images(n=64, size=32, seed=0):
+    """uint8 RGB images whose colour is a function of luminance (so it can be learned from gray):
+    horizontal gradients of v -> (v, v^2, 1 - v), blue when dark, yellow when bright; luma
+    0.114 + 0.185 v + 0.587 v^2 rises with v."""
+    r = np.random.default_rng(seed)
+    t = np.linspace(0, 1, size, dtype=np.float32)
+    v = (r.uniform(0, 1, (n, 1, 1)) + 0.6 * t[None, None, :]) % 1.0  # (n, 1, W)
+    v = np.broadcast_to(v, (n, size, size)).astype(np.float32)
+    rgb = np.stack([v, v * v, 1 - v], axis=-1)
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def images():
+    return synthetic_images()
