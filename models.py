@@ -1,0 +1,466 @@
+"""Autoencoders and colorizers for grayscale images, picked by name.
+
+    model = get_model("colorizer_3")          # compiled, ready for fit
+    rgb = predict_rgb(model, uint8_images)    # uint8 RGB out, whatever the model's contract
+
+Every model has an I/O contract (`contract(name_or_model)` -> (inputs, outputs)):
+inputs `rgb` | `gray` | `L`, outputs `rgb` | `ab` | `ab_bins` (value ranges: see data.py).
+"""
+
+import numpy as np
+import keras
+from keras import layers
+
+import data
+
+MODELS = {}  # name -> builder; each builder carries .kind, .inputs, .outputs
+
+
+def register(kind, inputs, outputs, requires=(), data_kwargs=None):
+    """Add a builder to MODELS with its I/O contract.
+
+    `requires`: names of trained models the builder takes as keyword arguments (colorizer_2 reuses
+    autoencoder_1). `data_kwargs(images)`: builder keyword arguments computed from training images
+    (colorizer_4's ab bins and their prior).
+    """
+    def deco(fn):
+        fn.kind, fn.inputs, fn.outputs = kind, inputs, outputs
+        fn.requires, fn.data_kwargs = tuple(requires), data_kwargs
+        MODELS[fn.__name__] = fn
+        return fn
+    return deco
+
+
+def _builder(name):
+    if name not in MODELS:
+        raise ValueError(f"Unknown model '{name}'; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def list_models(kind=None):
+    """Registered names, optionally only `kind` = 'autoencoder' or 'colorizer'."""
+    kinds = sorted({b.kind for b in MODELS.values()})
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"Unknown kind '{kind}'; choose one of: {', '.join(kinds)}")
+    return [n for n, b in MODELS.items() if kind is None or b.kind == kind]
+
+
+def contract(model_or_name):
+    """(inputs, outputs) of a registered model, from its name or from a model (by its name)."""
+    name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
+    b = _builder(name)
+    return b.inputs, b.outputs
+
+
+def get_model(name, input_shape=None, **kwargs):
+    """Build and compile the registered model `name` (its default loss, optimizer and metrics)."""
+    builder = _builder(name)
+    model = builder(**kwargs) if input_shape is None else builder(input_shape=input_shape, **kwargs)
+    if not model.compiled:  # builders with special losses compile themselves
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"])
+    return model
+
+# ----------------------------------------------------------------------------- blocks
+
+
+def conv_block(x, filters, name, strides=1, norm=True):
+    """3x3 conv (+ batch norm) + ReLU."""
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=not norm, name=f"{name}_conv")(x)
+    if norm:
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def up_block(x, filters, name, norm=True):
+    """2x upsampling by a 3x3 transposed conv (+ batch norm) + ReLU."""
+    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=not norm, name=f"{name}_upconv")(x)
+    if norm:
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def unet_trunk(inputs, widths, name):
+    """U-Net: two conv blocks per level, stride-2 downsampling, skip connections by concatenation.
+    Returns the full-resolution feature map. Input height and width must be divisible by
+    2 ** (len(widths) - 1)."""
+    x, skips = inputs, []
+    for i, w in enumerate(widths[:-1]):
+        x = conv_block(x, w, f"{name}_down{i}a")
+        x = conv_block(x, w, f"{name}_down{i}b")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_down{i}_pool")(x)
+    x = conv_block(x, widths[-1], f"{name}_mid_a")
+    x = conv_block(x, widths[-1], f"{name}_mid_b")
+    for i in reversed(range(len(widths) - 1)):
+        x = up_block(x, widths[i], f"{name}_up{i}")
+        x = layers.Concatenate(name=f"{name}_up{i}_concat")([x, skips[i]])
+        x = conv_block(x, widths[i], f"{name}_up{i}a")
+        x = conv_block(x, widths[i], f"{name}_up{i}b")
+    return x
+
+# ----------------------------------------------------------------------------- autoencoders
+
+
+def _conv_autoencoder(name, input_shape, widths, latent_channels, convs_per_level):
+    """Conv encoder (stride-2 levels) -> 1x1 conv latent -> mirrored decoder, as nested
+    `encoder` and `decoder` sub-models. Fully convolutional."""
+    inputs = keras.Input(input_shape, name=f"{name}_input")
+    x = inputs
+    for i, w in enumerate(widths):
+        for j in range(convs_per_level - 1):
+            x = conv_block(x, w, f"enc{i}_{j}")
+        x = conv_block(x, w, f"enc{i}_down", strides=2)
+    latent = layers.Conv2D(latent_channels, 1, name="latent")(x)
+    encoder = keras.Model(inputs, latent, name="encoder")
+
+    z = keras.Input(latent.shape[1:], name="decoder_input")
+    x = z
+    for i, w in reversed(list(enumerate(widths))):
+        x = up_block(x, w, f"dec{i}_up")
+        for j in range(convs_per_level - 1):
+            x = conv_block(x, w, f"dec{i}_{j}")
+    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb")(x)
+    decoder = keras.Model(z, out, name="decoder")
+    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
+
+
+@register("autoencoder", "rgb", "rgb")
+def autoencoder_1(input_shape=(32, 32, 3)) -> keras.Model:
+    """Shallow and wide: 2 stride-2 levels (64, 128) -> latent (H/4, W/4, 16).
+    Compression 3072 / 1024 = 3x at 32x32. Any H, W divisible by 4."""
+    return _conv_autoencoder("autoencoder_1", input_shape, (64, 128), 16, 1)
+
+
+@register("autoencoder", "rgb", "rgb")
+def autoencoder_2(input_shape=(32, 32, 3)) -> keras.Model:
+    """Deeper: 3 levels (32, 64, 128), two convs each -> latent (H/8, W/8, 32).
+    Compression 3072 / 512 = 6x at 32x32. Any H, W divisible by 8."""
+    return _conv_autoencoder("autoencoder_2", input_shape, (32, 64, 128), 32, 2)
+
+
+@register("autoencoder", "rgb", "rgb")
+def autoencoder_3(input_shape=(32, 32, 3)) -> keras.Model:
+    """Dense bottleneck: 3 stride-2 convs (32, 64, 128) -> Dense 128 latent vector -> decoder.
+    Compression 3072 / 128 = 24x at 32x32. Fixed input size (the Dense layers fix it)."""
+    inputs = keras.Input(input_shape, name="autoencoder_3_input")
+    x = inputs
+    for i, w in enumerate((32, 64, 128)):
+        x = conv_block(x, w, f"enc{i}_down", strides=2)
+    feat_shape = x.shape[1:]
+    x = layers.Flatten(name="enc_flatten")(x)
+    latent = layers.Dense(128, name="latent")(x)
+    encoder = keras.Model(inputs, latent, name="encoder")
+
+    z = keras.Input((128,), name="decoder_input")
+    x = layers.Dense(int(np.prod(feat_shape)), activation="relu", name="dec_dense")(z)
+    x = layers.Reshape(feat_shape, name="dec_reshape")(x)
+    for i, w in reversed(list(enumerate((32, 64, 128)))):
+        x = up_block(x, w, f"dec{i}_up")
+    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb")(x)
+    decoder = keras.Model(z, out, name="decoder")
+    return keras.Model(inputs, decoder(encoder(inputs)), name="autoencoder_3")
+
+# ----------------------------------------------------------------------------- colorizers
+
+
+@register("colorizer", "gray", "rgb")
+def colorizer_1(input_shape=(32, 32, 1)) -> keras.Model:
+    """The Keras-book CIFAR-10 colorization autoencoder (Atienza, Advanced Deep Learning with
+    Keras, 2018, ch. 3), reproduced layer for layer: 3,431,811 parameters at 32x32.
+    Gray in [0,1] -> RGB in [0,1]; MSE, Adam. Fixed input size (Dense latent)."""
+    inputs = keras.Input(input_shape, name="colorizer_1_input")
+    x = inputs
+    for i, f in enumerate((64, 128, 256)):
+        x = layers.Conv2D(f, 3, strides=2, activation="relu", padding="same", name=f"enc{i}_conv")(x)
+    shape = x.shape[1:]
+    x = layers.Flatten(name="enc_flatten")(x)
+    x = layers.Dense(256, name="latent")(x)
+    x = layers.Dense(int(np.prod(shape)), name="dec_dense")(x)
+    x = layers.Reshape(shape, name="dec_reshape")(x)
+    for i, f in enumerate((256, 128, 64)):
+        x = layers.Conv2DTranspose(f, 3, strides=2, activation="relu", padding="same", name=f"dec{i}_upconv")(x)
+    outputs = layers.Conv2DTranspose(3, 3, activation="sigmoid", padding="same", name="rgb")(x)
+    return keras.Model(inputs, outputs, name="colorizer_1")
+
+
+@register("colorizer", "gray", "rgb", requires=("autoencoder_1",))
+def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
+    """A new grayscale encoder trained into the latent space of `autoencoder_1`, whose decoder
+    is reused frozen (pass the trained autoencoder; without one the decoder is untrained, for
+    tests). Gray in [0,1] -> RGB in [0,1]. Any H, W divisible by 4."""
+    inputs = keras.Input(input_shape, name="colorizer_2_input")
+    x = conv_block(inputs, 32, "genc0")
+    x = conv_block(x, 64, "genc1_down", strides=2)
+    x = conv_block(x, 64, "genc1")
+    x = conv_block(x, 128, "genc2_down", strides=2)
+    x = conv_block(x, 128, "genc2")
+    latent = layers.Conv2D(16, 1, name="latent")(x)  # autoencoder_1's latent: (H/4, W/4, 16), linear
+    decoder = _builder("autoencoder_1")(input_shape[:2] + (3,)).get_layer("decoder")
+    if autoencoder_1 is not None:
+        decoder.set_weights(autoencoder_1.get_layer("decoder").get_weights())
+    decoder.trainable = False
+    return keras.Model(inputs, decoder(latent), name="colorizer_2")
+
+
+UNET_WIDTHS = (16, 32, 64, 128)
+
+
+@register("colorizer", "L", "ab")
+def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
+    """Lab U-Net: L -> ab with skip connections and batch norm, tanh output; the input L is
+    recombined unchanged by predict_rgb. L1 loss. Any H, W divisible by 8."""
+    inputs = keras.Input(input_shape, name="colorizer_3_input")
+    x = unet_trunk(inputs, UNET_WIDTHS, "unet")
+    outputs = layers.Conv2D(2, 1, activation="tanh", name="ab")(x)
+    model = keras.Model(inputs, outputs, name="colorizer_3")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", metrics=["mse"])
+    return model
+
+# ----------------------------------------------------------------------------- colorizer_4 (Zhang et al.)
+
+AB_GRID = 10.0  # ab bin size (Zhang et al. 2016)
+
+
+def gamut_bins(grid=AB_GRID):
+    """Centres (Q, 2), in ab units, of the grid bins that some sRGB colour falls in."""
+    v = np.linspace(0, 1, 64, dtype=np.float32)
+    cube = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(1, -1, 3)
+    ab = data.rgb_to_lab(cube)[0, :, 1:]
+    return np.unique(np.round(ab / grid), axis=0).astype(np.float32) * grid
+
+
+def ab_bin_stats(ab, grid=AB_GRID):
+    """From training ab values (..., 2) in ab units: (centres (Q, 2) of the occupied grid bins,
+    their empirical probabilities (Q,))."""
+    q = np.round(np.asarray(ab, np.float32).reshape(-1, 2) / grid).astype(np.int32)
+    keys, counts = np.unique(q, axis=0, return_counts=True)
+    return keys.astype(np.float32) * grid, counts / counts.sum()
+
+
+def rebalance_weights(centers, prior, lam=0.5, sigma=5.0):
+    """Zhang et al. 2016 eq. 4: w ∝ ((1-λ) p̃ + λ/Q)^-1 with p̃ the prior smoothed by a Gaussian
+    of σ ab units, normalised so that E_p̃[w] = 1."""
+    centers, prior = np.asarray(centers, np.float64), np.asarray(prior, np.float64)
+    d2 = ((centers[:, None] - centers[None]) ** 2).sum(-1)
+    k = np.exp(-d2 / (2 * sigma ** 2))
+    smooth = k @ prior
+    smooth /= smooth.sum()
+    w = 1.0 / ((1 - lam) * smooth + lam / len(prior))
+    return (w / (smooth * w).sum()).astype(np.float32)
+
+
+def annealed_mean(probs, centers, T=0.38):
+    """Zhang et al. 2016 eq. 5: ab = Σ_q f_T(z)_q c_q with f_T(z) = exp(log z / T) / Σ exp(log z / T)."""
+    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / T
+    logits -= logits.max(-1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(-1, keepdims=True)
+    return (p @ np.asarray(centers, np.float64)).astype(np.float32)
+
+
+def _colorizer_4_data_kwargs(images):
+    centers, prior = ab_bin_stats(data.rgb_to_lab(images)[..., 1:])
+    return {"bins": centers, "prior": prior}
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class ABBins(layers.Layer):
+    """Softmax over quantised ab bins; holds the bin centres (ab units) used to decode them."""
+
+    def __init__(self, centers, **kwargs):
+        super().__init__(**kwargs)
+        self.centers = np.asarray(centers, np.float32)
+
+    def call(self, logits):
+        return keras.ops.softmax(logits, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers.tolist()}
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class RebalancedBinLoss(keras.losses.Loss):
+    """Zhang et al.'s multinomial cross-entropy: the ab target (data.py scale) is soft-encoded on
+    the bins with a Gaussian kernel of σ=5 ab units, and each pixel is weighted by the
+    rebalancing weight of its nearest bin."""
+
+    def __init__(self, centers, weights, sigma=5.0, name="rebalanced_bin_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.centers = np.asarray(centers, np.float32)
+        self.weights = np.asarray(weights, np.float32)
+        self.sigma = float(sigma)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        ab = ops.cast(y_true, "float32") * data.AB_SCALE                       # (B,H,W,2)
+        c = ops.convert_to_tensor(self.centers)
+        # |ab - c|^2 as a matmul: no (B,H,W,Q,2) intermediate
+        d2 = ops.sum(ab ** 2, -1, keepdims=True) - 2 * ops.matmul(ab, ops.transpose(c)) + ops.sum(c ** 2, -1)
+        # Gaussian soft-encoding (σ=5) over every bin: beyond the few nearest bins the weights
+        # are < 2 % of the nearest one's, and it avoids a slow top_k over Q.
+        soft = ops.softmax(-d2 / (2 * self.sigma ** 2), axis=-1)
+        ce = -ops.sum(soft * ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)), axis=-1)
+        w = ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
+        return ce * w
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers.tolist(), "weights": self.weights.tolist(),
+                "sigma": self.sigma}
+
+
+@register("colorizer", "L", "ab_bins", data_kwargs=_colorizer_4_data_kwargs)
+def colorizer_4(input_shape=(32, 32, 1), bins=None, prior=None) -> keras.Model:
+    """Classification over quantised ab (Zhang et al. 2016, "Colorful Image Colorization"): the
+    U-Net trunk of colorizer_3 -> softmax over the Q in-gamut ab bins (grid of 10) seen in the
+    training data, trained with class-rebalanced cross-entropy (λ=0.5, σ=5), decoded by annealed
+    mean (T=0.38) in predict_rgb. Without `bins`/`prior` it uses every sRGB-gamut bin with a
+    uniform prior. Any H, W divisible by 8."""
+    if bins is None:
+        bins = gamut_bins()
+    if prior is None:
+        prior = np.full(len(bins), 1.0 / len(bins))
+    inputs = keras.Input(input_shape, name="colorizer_4_input")
+    x = unet_trunk(inputs, UNET_WIDTHS, "unet")
+    logits = layers.Conv2D(len(bins), 1, name="ab_logits")(x)
+    outputs = ABBins(bins, name="ab_bins", dtype="float32")(logits)
+    model = keras.Model(inputs, outputs, name="colorizer_4")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=RebalancedBinLoss(bins, rebalance_weights(bins, prior)))
+    return model
+
+# ----------------------------------------------------------------------------- colorizer_5 (pix2pix)
+
+
+def patch_discriminator(input_shape, name="discriminator"):
+    """PatchGAN (Isola et al. 2017) on (L, ab): one real/fake logit per overlapping patch."""
+    L = keras.Input(input_shape[:2] + (1,), name=f"{name}_L")
+    ab = keras.Input(input_shape[:2] + (2,), name=f"{name}_ab")
+    x = layers.Concatenate(name=f"{name}_concat")([L, ab])
+    for i, f in enumerate((64, 128, 256)):
+        x = layers.Conv2D(f, 4, strides=2 if i < 2 else 1, padding="same", name=f"{name}_conv{i}")(x)
+        if i:
+            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.LeakyReLU(0.2, name=f"{name}_lrelu{i}")(x)
+    out = layers.Conv2D(1, 4, padding="same", name=f"{name}_logits")(x)
+    return keras.Model([L, ab], out, name=name)
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class Pix2Pix(keras.Model):
+    """Conditional GAN colorizer (Isola et al. 2017; Nazeri et al. 2018 on CIFAR-10): a U-Net
+    generator L -> ab and a PatchGAN discriminator, generator loss = adversarial + l1_weight * L1.
+    Calling the model runs the generator. The reported `loss` is the L1 part (also on validation),
+    so it is comparable across epochs and with colorizer_3."""
+
+    def __init__(self, image_shape=(32, 32, 1), l1_weight=100.0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape, self.l1_weight = tuple(image_shape), float(l1_weight)
+        inputs = keras.Input(self.image_shape, name="generator_input")
+        x = unet_trunk(inputs, UNET_WIDTHS, "gen")
+        self.generator = keras.Model(inputs, layers.Conv2D(2, 1, activation="tanh", name="gen_ab")(x),
+                                     name="generator")
+        self.discriminator = patch_discriminator(self.image_shape)
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "g_adv", "d_loss")}
+
+    @property
+    def input_shape(self):
+        return (None,) + self.image_shape
+
+    @property
+    def output_shape(self):
+        return self.generator.output_shape
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def compile(self, optimizer=None, d_optimizer=None, **kwargs):
+        kwargs.pop("loss", None)
+        super().compile(optimizer=optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5), **kwargs)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+    def get_compile_config(self):
+        return {}  # default optimizers; a loaded model is ready to predict or to train on
+
+    def compile_from_config(self, config):
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def train_step(self, batch):
+        import tensorflow as tf
+        L, ab = batch
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator(L, training=True)
+            d_real = self.discriminator([L, ab], training=True)
+            d_fake = self.discriminator([L, fake], training=True)
+            g_adv = bce(tf.ones_like(d_fake), d_fake)
+            l1 = tf.reduce_mean(tf.abs(ab - fake))
+            g_loss = g_adv + self.l1_weight * l1
+            d_loss = 0.5 * (bce(tf.ones_like(d_real), d_real) + bce(tf.zeros_like(d_fake), d_fake))
+        g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
+        self.optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+        for k, v in (("loss", l1), ("g_adv", g_adv), ("d_loss", d_loss)):
+            self.trackers[k].update_state(v)
+        return {k: t.result() for k, t in self.trackers.items()}
+
+    def test_step(self, batch):
+        L, ab = batch
+        fake = self.generator(L, training=False)
+        self.trackers["loss"].update_state(keras.ops.mean(keras.ops.abs(ab - fake)))
+        return {"loss": self.trackers["loss"].result()}
+
+    def get_config(self):
+        return {"image_shape": list(self.image_shape), "l1_weight": self.l1_weight, "name": self.name}
+
+
+@register("colorizer", "L", "ab")
+def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
+    """pix2pix conditional GAN (see Pix2Pix): U-Net generator L -> ab (tanh), PatchGAN
+    discriminator, adversarial + 100 * L1. Any H, W divisible by 8."""
+    model = Pix2Pix(input_shape, name="colorizer_5")
+    model.compile()
+    return model
+
+# ----------------------------------------------------------------------------- inference
+
+
+def _bin_centers(model):
+    for layer in model.layers:
+        if isinstance(layer, ABBins):
+            return layer.centers
+    raise ValueError(f"Model '{model.name}' returns ab_bins but has no ABBins layer to decode them")
+
+
+def predict_rgb(model, images, batch_size=256):
+    """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
+    registered autoencoder or colorizer: input conversion, Lab scaling, bin decoding and
+    recombination with the input's own L all happen here."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
+    inputs, outputs = contract(model)
+    x = data.model_inputs(images, inputs)
+    y = model.predict(x, batch_size=batch_size, verbose=0)
+    if outputs == "rgb":
+        return data.to_uint8(y)
+    if outputs == "ab_bins":
+        y = data.scale_ab(annealed_mean(y, _bin_centers(model)))
+    L = x if inputs == "L" else data.model_inputs(images, "L")
+    return data.lab_from_model(L, y)
+
+
+def plot_architecture(name_or_model, path):
+    """Write a visualkeras layered diagram of a model (a name or a built model) to `path` (PNG)."""
+    import visualkeras
+    model = _builder(name_or_model)() if isinstance(name_or_model, str) else name_or_model
+    model = getattr(model, "generator", model)  # a GAN is drawn by its generator
+    for layer in model.layers:  # visualkeras 0.2 reads the Keras 2 attribute `output_shape`
+        if not hasattr(layer, "output_shape"):
+            layer.output_shape = tuple(layer.output.shape)
+    # batch norm and activations hidden: they do not change shapes and crowd the picture
+    visualkeras.layered_view(model, to_file=str(path), legend=True, scale_xy=4, scale_z=0.5, max_z=120,
+                             spacing=12, type_ignore=[layers.BatchNormalization, layers.ReLU, layers.LeakyReLU])
+    return path

@@ -1,0 +1,218 @@
+"""Tests for models.py, sweeping the registry."""
+import numpy as np
+import pytest
+import keras
+
+import data
+import models
+from conftest import synthetic_images
+
+ALL = models.list_models()
+COLORIZERS = models.list_models("colorizer")
+
+
+def _input(model, n=2, seed=0):
+    inputs, _ = models.contract(model)
+    shape = (n,) + tuple(model.input_shape[1:])
+    x = np.random.default_rng(seed).uniform(0, 1, shape).astype(np.float32)
+    return x * 2 - 1 if inputs == "L" else x
+
+
+def test_registry_lists_and_kinds():
+    assert models.list_models("autoencoder") == ["autoencoder_1", "autoencoder_2", "autoencoder_3"]
+    assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 6)]
+    assert set(ALL) == set(models.MODELS)
+    with pytest.raises(ValueError, match="'painter'.*autoencoder, colorizer"):
+        models.list_models("painter")
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError) as e:
+        models.get_model("colorizer_9")
+    assert "'colorizer_9'" in str(e.value)
+    for name in ALL:
+        assert name in str(e.value)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_builds_runs_and_has_contract(name):
+    model = models.get_model(name)
+    assert model.name == name and model.compiled
+    inputs, outputs = models.contract(model)
+    assert models.contract(name) == (inputs, outputs)
+    assert model.input_shape[-1] == {"rgb": 3, "gray": 1, "L": 1}[inputs]
+    y = np.asarray(model(_input(model), training=False))
+    expected_channels = {"rgb": 3, "ab": 2, "ab_bins": None}[outputs]
+    assert y.shape[:3] == (2, 32, 32)
+    if outputs == "rgb":
+        assert y.shape[-1] == 3 and 0 <= y.min() and y.max() <= 1
+    elif outputs == "ab":
+        assert y.shape[-1] == expected_channels and -1 <= y.min() and y.max() <= 1
+    else:  # probabilities over the ab bins
+        assert y.shape[-1] == len(models._bin_centers(model))
+        np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_layer_names_unique_and_prefixed(name):
+    model = models.MODELS[name]()
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    sub = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    for m in sub:  # nested encoder/decoder/generator layers are unique too
+        inner = [layer.name for layer in m.layers]
+        assert len(inner) == len(set(inner))
+
+
+def test_colorizer_1_is_the_keras_book_model():
+    model = models.get_model("colorizer_1")
+    assert model.count_params() == 3_431_811
+    assert model.get_layer("latent").units == 256
+    assert model.loss == "mse"
+
+
+@pytest.mark.parametrize("name", models.list_models("autoencoder"))
+def test_autoencoders_expose_encoder_and_decoder(name):
+    model = models.get_model(name)
+    enc, dec = model.get_layer("encoder"), model.get_layer("decoder")
+    x = _input(model)
+    z = enc(x)
+    np.testing.assert_allclose(np.asarray(dec(z)), np.asarray(model(x)), atol=1e-6)
+    ratio = np.prod(x.shape[1:]) / np.prod(z.shape[1:])
+    assert ratio > 1, f"{name} does not compress: {ratio}"
+    assert f"{ratio:g}x" in models.MODELS[name].__doc__  # the docstring states the ratio
+
+
+@pytest.mark.parametrize("name,shape", [("colorizer_3", (48, 64, 1)), ("colorizer_4", (24, 40, 1)),
+                                        ("colorizer_5", (16, 16, 1)), ("autoencoder_1", (20, 36, 3)),
+                                        ("colorizer_2", (12, 8, 1))])
+def test_fully_convolutional_models_take_other_sizes(name, shape):
+    model = models.get_model(name, input_shape=shape)
+    y = model(np.zeros((1,) + shape, np.float32))
+    assert tuple(y.shape[1:3]) == shape[:2]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_load_identical_predictions(name, tmp_path):
+    model = models.get_model(name)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # safe_mode, no custom_objects
+    assert loaded.name == name and type(loaded) is type(model)
+    x = _input(model, n=3, seed=1)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)), atol=1e-6)
+
+
+def test_colorizer_2_reuses_frozen_autoencoder_decoder():
+    ae = models.get_model("autoencoder_1")
+    for w in ae.get_layer("decoder").weights:
+        w.assign(np.random.default_rng(0).normal(0, 0.05, w.shape).astype("float32"))
+    c2 = models.get_model("colorizer_2", autoencoder_1=ae)
+    dec = c2.get_layer("decoder")
+    assert not dec.trainable
+    for a, b in zip(dec.get_weights(), ae.get_layer("decoder").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    trainable = {id(v) for v in c2.trainable_weights}
+    assert not any(id(v) in trainable for v in dec.weights)
+
+
+# ----------------------------------------------------------------------------- colorizer_4 maths
+
+def test_rebalance_weights_hand_worked():
+    # two far-apart bins: smoothing leaves p = (0.75, 0.25); λ = 0.5, Q = 2
+    # mix = (0.5*0.75 + 0.25, 0.5*0.25 + 0.25) = (0.625, 0.375) -> 1/mix = (1.6, 2.667)
+    # E_p[1/mix] = 0.75*1.6 + 0.25*2.667 = 1.8667 -> w = (0.857, 1.429)
+    w = models.rebalance_weights([[0, 0], [100, 100]], [0.75, 0.25])
+    np.testing.assert_allclose(w, [1.6 / 1.86667, 2.66667 / 1.86667], rtol=1e-4)
+    # λ = 1 -> uniform weights; rare colours weigh more for λ < 1
+    np.testing.assert_allclose(models.rebalance_weights([[0, 0], [100, 100]], [0.9, 0.1], lam=1.0), [1, 1])
+    # neighbouring bins share mass through the σ=5 Gaussian: exp(-100/50) = 0.1353 at distance 10
+    w2 = models.rebalance_weights([[0, 0], [10, 0]], [1.0, 0.0], lam=0.0)
+    smooth = np.array([1.0, 0.1353353]) / 1.1353353
+    np.testing.assert_allclose(w2, 1 / smooth / (smooth * (1 / smooth)).sum(), rtol=1e-5)
+
+
+def test_annealed_mean_hand_worked():
+    centers = [[0, 0], [10, 0]]
+    p = [0.75, 0.25]
+    np.testing.assert_allclose(models.annealed_mean(p, centers, T=1.0), [2.5, 0], atol=1e-6)  # the mean
+    np.testing.assert_allclose(models.annealed_mean(p, centers, T=0.01), [0, 0], atol=1e-6)  # the mode
+    # T=0.38: 0.75^(1/0.38) = 0.46905, 0.25^(1/0.38) = 0.026036 -> weight of bin 2 = 0.05259
+    np.testing.assert_allclose(models.annealed_mean(p, centers, T=0.38), [0.5259, 0], atol=1e-3)
+
+
+def test_ab_bin_stats_counts_grid_cells():
+    ab = np.array([[1, 2], [3, -4], [12, 0], [-58, 61]], np.float32)
+    centers, prior = models.ab_bin_stats(ab)
+    assert centers.tolist() == [[-60, 60], [0, 0], [10, 0]]
+    np.testing.assert_allclose(prior, [0.25, 0.5, 0.25])
+
+
+def test_colorizer_4_uses_data_bins():
+    imgs = synthetic_images(8)
+    kw = models.MODELS["colorizer_4"].data_kwargs(imgs)
+    model = models.get_model("colorizer_4", **kw)
+    assert model.output_shape[-1] == len(kw["bins"]) < len(models.gamut_bins())
+    np.testing.assert_array_equal(models._bin_centers(model), kw["bins"])
+
+
+def test_rebalanced_loss_prefers_the_true_bin():
+    centers = np.array([[0, 0], [50, 0], [0, 50]], np.float32)
+    loss = models.RebalancedBinLoss(centers, [1.0, 1.0, 1.0])
+    y_true = np.full((1, 1, 1, 2), [50 / data.AB_SCALE, 0], np.float32)
+    right = np.array([[[[0.05, 0.9, 0.05]]]], np.float32)
+    wrong = np.array([[[[0.9, 0.05, 0.05]]]], np.float32)
+    assert float(loss(y_true, right)) < float(loss(y_true, wrong))
+    np.testing.assert_allclose(float(loss(y_true, right)), -np.log(0.9), rtol=1e-3)
+
+# ----------------------------------------------------------------------------- learning
+
+
+def _fit(model, imgs, epochs, batch_size=16):
+    inputs, outputs = models.contract(model)
+    ds = data.make_dataset(imgs, inputs, outputs, batch_size=batch_size, seed=0)
+    return model.fit(ds, epochs=epochs, verbose=0).history["loss"]
+
+
+@pytest.mark.parametrize("name", COLORIZERS)
+def test_colorizers_learn_colour_from_luminance(name):
+    keras.utils.set_random_seed(0)
+    imgs = synthetic_images(256, seed=1)
+    builder, kwargs = models.MODELS[name], {}
+    for required in builder.requires:  # colorizer_2 sits on a (briefly) trained autoencoder_1
+        kwargs[required] = models.get_model(required)
+        _fit(kwargs[required], imgs, 6)
+    if builder.data_kwargs:
+        kwargs.update(builder.data_kwargs(imgs))
+    model = models.get_model(name, **kwargs)
+    losses = _fit(model, imgs, 6)
+    assert losses[-1] < losses[0], losses
+    test = synthetic_images(64, seed=2)
+    gray = np.repeat(data.to_uint8(data.to_grayscale(test)), 3, -1)
+    pred = models.predict_rgb(model, test)
+    mse = lambda a: np.mean((a.astype(float) - test.astype(float)) ** 2)  # noqa: E731
+    assert pred.shape == test.shape and pred.dtype == np.uint8
+    assert mse(pred) < mse(gray), (mse(pred), mse(gray))
+
+
+def test_predict_rgb_keeps_input_L_for_lab_models():
+    model = models.get_model("colorizer_3")
+    imgs = synthetic_images(4)
+    out = models.predict_rgb(model, imgs)
+    L_in, L_out = data.rgb_to_lab(imgs)[..., 0], data.rgb_to_lab(out)[..., 0]
+    assert np.abs(L_in - L_out).mean() < 1.0
+
+
+def test_predict_rgb_accepts_gray_and_rejects_float():
+    model = models.get_model("colorizer_1")
+    gray = synthetic_images(3)[..., 0]
+    assert models.predict_rgb(model, gray).shape == (3, 32, 32, 3)
+    with pytest.raises(ValueError, match="float32"):
+        models.predict_rgb(model, gray.astype(np.float32))
+
+
+def test_plot_architecture_writes_png(tmp_path):
+    from PIL import Image
+    path = models.plot_architecture("colorizer_1", tmp_path / "arch.png")
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.width > 100 and img.height > 50
