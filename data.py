@@ -298,11 +298,12 @@ def make_dataset(images, inputs="gray", outputs="rgb", batch_size=32, shuffle=Tr
 
 
 def make_train_val(images, inputs="gray", outputs="rgb", batch_size=32, val_fraction=0.1, seed=0,
-                   augment=True):
+                   augment=True, drop_remainder=False):
     """Training and validation datasets, the validation split carved out of `images` (a training set)."""
     train_idx, val_idx = split_train_val(len(images), val_fraction, seed)
-    train = make_dataset(images[train_idx], inputs, outputs, batch_size, shuffle=True, seed=seed, augment=augment)
-    val = make_dataset(images[val_idx], inputs, outputs, batch_size, shuffle=False)
+    train = make_dataset(images[train_idx], inputs, outputs, batch_size, shuffle=True, seed=seed,
+                         augment=augment, drop_remainder=drop_remainder)
+    val = make_dataset(images[val_idx], inputs, outputs, batch_size, shuffle=False, drop_remainder=drop_remainder)
     return train, val
 
 # -----------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""Colorization metrics and baselines: uint8 RGB `(N, H, W, 3)` in, floats out.
+
+Each metric is averaged over images (per-image value first), so a few bad images weigh what
+they weigh in the test set. `evaluate(pred, true)` returns them all.
+"""
+
+import numpy as np
+
+import data
+
+MSE_FLOOR = 1e-10  # identical images (MSE 0) score 10·log10(255² / 1e-10) = 148.1 dB, not inf
+PSNR_CAP = 10 * np.log10(255.0 ** 2 / MSE_FLOOR)
+
+
+def _check(pred, true):
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.shape != true.shape or pred.ndim != 4 or pred.shape[-1] != 3:
+        raise ValueError(f"Expected two uint8 RGB batches (N,H,W,3) of one shape, got {pred.shape} and {true.shape}")
+    if pred.dtype != np.uint8 or true.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 images in [0, 255], got {pred.dtype} and {true.dtype}")
+    return pred.astype(np.float64), true.astype(np.float64)
+
+
+def psnr(pred, true):
+    """Peak signal-to-noise ratio on RGB 0-255, 10·log10(255² / MSE) per image, mean over images.
+    MSE is floored at 1e-10, so an identical image scores 148.1 dB instead of inf (CIFAR-10's
+    test set has 113 images that are gray already, which the `gray` baseline gets exactly)."""
+    p, t = _check(pred, true)
+    mse = ((p - t) ** 2).mean(axis=(1, 2, 3))
+    return float((10 * np.log10(255.0 ** 2 / np.maximum(mse, MSE_FLOOR))).mean())
+
+
+def ssim(pred, true):
+    """Structural similarity (Wang et al. 2004, IEEE TIP 13(4)): Gaussian window σ = 1.5,
+    k1 = 0.01, k2 = 0.03, data range 255, population covariances, averaged over RGB channels and
+    pixels, then over images (`skimage.metrics.structural_similarity`, whose settings match the
+    paper's formula to the letter; `tf.image.ssim` drifts from it on flat regions)."""
+    from skimage.metrics import structural_similarity
+    p, t = _check(pred, true)
+    return float(np.mean([
+        structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False, K1=0.01, K2=0.03)
+        for a, b in zip(p, t)]))
+
+
+def mae(pred, true):
+    """Mean absolute error on RGB 0-255 (as Nazeri et al. 2018 report it on CIFAR-10)."""
+    p, t = _check(pred, true)
+    return float(np.abs(p - t).mean())
+
+
+def lab_accuracy(pred, true, threshold=2):
+    """Nazeri et al. 2018 ("Image Colorization using Generative Adversarial Networks") pixel
+    accuracy: both images to CIE Lab, rounded; a pixel is right when |ΔL| ≤ t and |Δa|, |Δb| ≤ 2.2·t."""
+    _check(pred, true)
+    d = np.abs(np.round(data.rgb_to_lab(pred)) - np.round(data.rgb_to_lab(true)))
+    ok = (d[..., 0] <= threshold) & (d[..., 1] <= 2.2 * threshold) & (d[..., 2] <= 2.2 * threshold)
+    return float(ok.mean())
+
+
+def ab_auc(pred, true, max_threshold=150):
+    """Zhang et al. 2016 ("Colorful Image Colorization") AuC: the share of pixels whose ab
+    error (L2 in CIE ab) is within a threshold, averaged over thresholds 0, 1, ..., 150, i.e. the
+    area under that cumulative curve normalised to [0, 1]."""
+    _check(pred, true)
+    err = np.linalg.norm(data.rgb_to_lab(pred)[..., 1:] - data.rgb_to_lab(true)[..., 1:], axis=-1).ravel()
+    thresholds = np.arange(max_threshold + 1)
+    return float(np.searchsorted(np.sort(err), thresholds, side="right").mean() / err.size)
+
+
+def colorfulness(images):
+    """Hasler & Süsstrunk 2003 ("Measuring colourfulness in natural images") M3 per image, mean
+    over images: rg = R - G, yb = (R + G)/2 - B, M = sqrt(σ_rg² + σ_yb²) + 0.3·sqrt(μ_rg² + μ_yb²)."""
+    x = np.asarray(images, np.float64)
+    rg = x[..., 0] - x[..., 1]
+    yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+    axes = tuple(range(1, rg.ndim))
+    sigma = np.sqrt(rg.var(axis=axes) + yb.var(axis=axes))
+    mu = np.sqrt(rg.mean(axis=axes) ** 2 + yb.mean(axis=axes) ** 2)
+    return float((sigma + 0.3 * mu).mean())
+
+
+def evaluate(pred, true):
+    """All metrics of `pred` against `true`: psnr, ssim, mae, acc2 (lab_accuracy t=2), auc, colorfulness."""
+    return dict(psnr=psnr(pred, true), ssim=ssim(pred, true), mae=mae(pred, true),
+                acc2=lab_accuracy(pred, true, 2), auc=ab_auc(pred, true), colorfulness=colorfulness(pred))
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def mean_ab(images):
+    """Mean CIE a*, b* over every pixel of (training) images: the `mean_chroma` baseline's colour."""
+    return data.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
+
+
+def baseline(images, kind="gray", ab=None):
+    """Do-nothing colorizations of `images`, computed from their own L: `gray` (zero chroma) or
+    `mean_chroma` (every pixel gets the training set's mean ab, passed as `ab`)."""
+    if kind not in ("gray", "mean_chroma"):
+        raise ValueError(f"Unknown baseline '{kind}'; choose one of: gray, mean_chroma")
+    if kind == "mean_chroma" and ab is None:
+        raise ValueError("The mean_chroma baseline needs ab=mean_ab(training images)")
+    lab = data.rgb_to_lab(images)
+    lab[..., 1:] = 0.0 if kind == "gray" else np.asarray(ab, np.float32)
+    return data.to_uint8(data.lab_to_rgb(lab))

@@ -1,0 +1,99 @@
+"""Tests for metrics.py against values worked out by hand."""
+import numpy as np
+import pytest
+
+import data
+import metrics
+
+
+def _const(value, n=2, size=16):
+    return np.full((n, size, size, 3), value, np.uint8)
+
+
+def test_identical_images():
+    x = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    assert metrics.psnr(x, x) == pytest.approx(148.1308, abs=1e-4) == pytest.approx(metrics.PSNR_CAP)
+    assert metrics.ssim(x, x) == pytest.approx(1.0, abs=1e-6)
+    assert metrics.mae(x, x) == 0
+    assert metrics.lab_accuracy(x, x) == 1.0
+    assert metrics.ab_auc(x, x) == 1.0
+
+
+def test_known_shift():
+    true, pred = _const(100), _const(105)
+    # MSE 25 -> 10 log10(255^2 / 25) = 34.1514 dB; MAE 5
+    assert metrics.psnr(pred, true) == pytest.approx(10 * np.log10(65025 / 25), abs=1e-9)
+    assert metrics.psnr(pred, true) == pytest.approx(34.1514, abs=1e-4)
+    assert metrics.mae(pred, true) == 5
+    # constant images: SSIM = (2·100·105 + C1) / (100² + 105² + C1), C1 = (0.01·255)²
+    c1 = (0.01 * 255) ** 2
+    assert metrics.ssim(pred, true) == pytest.approx((2 * 100 * 105 + c1) / (100 ** 2 + 105 ** 2 + c1), abs=1e-5)
+
+
+def test_psnr_mean_over_images():
+    true = np.concatenate([_const(100, 1), _const(100, 1)])
+    pred = np.concatenate([_const(105, 1), _const(110, 1)])  # MSE 25 and 100
+    expected = np.mean([10 * np.log10(65025 / 25), 10 * np.log10(65025 / 100)])
+    assert metrics.psnr(pred, true) == pytest.approx(expected, abs=1e-9)
+
+
+def test_lab_accuracy_half_right():
+    true = _const(128, 1)
+    pred = true.copy()
+    pred[:, :8] = (255, 0, 0)  # half the pixels far off
+    assert metrics.lab_accuracy(pred, true) == 0.5
+    # within threshold: a one-level change in gray moves L by < 0.5, so it still counts at t=2
+    assert metrics.lab_accuracy(_const(129, 1), true, threshold=2) == 1.0
+    assert metrics.lab_accuracy(_const(140, 1), true, threshold=2) == 0.0  # ΔL ≈ 4.4 > 2
+
+
+def test_ab_auc_constant_error():
+    true, pred = _const((200, 60, 60), 1), _const((128, 128, 128), 1)  # reddish vs gray
+    err = np.linalg.norm(data.rgb_to_lab(true)[0, 0, 0, 1:] - data.rgb_to_lab(pred)[0, 0, 0, 1:])
+    assert 20 < err < 150
+    # the share within threshold is 0 below err and 1 from it on: area = (151 - ceil(err)) / 151
+    assert metrics.ab_auc(pred, true) == pytest.approx((151 - np.ceil(err)) / 151, abs=1e-9)
+
+
+def test_colorfulness_known_values():
+    assert metrics.colorfulness(_const(77)) == 0.0  # gray has no colour
+    # pure red: rg = 255, yb = 127.5, no variance -> 0.3·sqrt(255² + 127.5²) = 85.5296
+    assert metrics.colorfulness(_const((255, 0, 0))) == pytest.approx(0.3 * np.hypot(255, 127.5), abs=1e-9)
+    assert metrics.colorfulness(_const((255, 0, 0))) == pytest.approx(85.5296, abs=1e-4)
+    half = _const(0, 1)
+    half[:, :, :8] = (255, 0, 0)  # σ_rg = 127.5, σ_yb = 63.75, μ_rg = 127.5, μ_yb = 63.75
+    assert metrics.colorfulness(half) == pytest.approx(1.3 * np.hypot(127.5, 63.75), abs=1e-9)
+
+
+def test_evaluate_keys_and_ranges():
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    pred = np.clip(true.astype(int) + rng.integers(-20, 21, true.shape), 0, 255).astype(np.uint8)
+    m = metrics.evaluate(pred, true)
+    assert set(m) == {"psnr", "ssim", "mae", "acc2", "auc", "colorfulness"}
+    assert 15 < m["psnr"] < 40 and 0 < m["ssim"] < 1 and 0 < m["mae"] < 20
+    assert 0 <= m["acc2"] <= 1 and 0 < m["auc"] <= 1 and m["colorfulness"] > 0
+
+
+def test_shape_and_dtype_errors():
+    with pytest.raises(ValueError, match=r"\(2, 16, 16, 3\) and \(1, 16, 16, 3\)"):
+        metrics.mae(_const(1), _const(1, n=1))
+    with pytest.raises(ValueError, match="float64"):
+        metrics.psnr(_const(1).astype(np.float64), _const(1))
+
+
+def test_baselines_on_known_images():
+    red = _const((200, 30, 30), 1)
+    gray = metrics.baseline(red, "gray")
+    assert np.ptp(gray.astype(int), axis=-1).max() <= 1  # R = G = B
+    L_in, L_out = data.rgb_to_lab(red)[..., 0], data.rgb_to_lab(gray)[..., 0]
+    assert np.abs(L_in - L_out).max() < 0.5  # the input's L is kept
+    assert metrics.colorfulness(gray) < 1
+    ab = metrics.mean_ab(red)
+    np.testing.assert_allclose(ab, data.rgb_to_lab(red)[0, 0, 0, 1:], atol=1e-3)
+    back = metrics.baseline(red, "mean_chroma", ab=ab)  # one colour: its mean chroma is itself
+    assert np.abs(back.astype(int) - red.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="'sepia'.*gray, mean_chroma"):
+        metrics.baseline(red, "sepia")
+    with pytest.raises(ValueError, match="mean_ab"):
+        metrics.baseline(red, "mean_chroma")

@@ -1,0 +1,164 @@
+"""Tests for training.py and model_train.ipynb: save, resume after SIGKILL, NaN, no overwrite, distribution."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import keras
+from PIL import Image
+
+import data
+import models
+import training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    """$CIFAR10_DIR when set, else a small CIFAR-10-shaped folder of synthetic images."""
+    if os.environ.get("CIFAR10_DIR"):
+        return os.environ["CIFAR10_DIR"]
+    from conftest import synthetic_images
+    root = tmp_path_factory.mktemp("cifar")
+    for split, n in (("train", 40), ("test", 10)):
+        for k, c in enumerate(data.CIFAR10_CLASSES):
+            (root / split / c).mkdir(parents=True)
+            for i, img in enumerate(synthetic_images(n, seed=k)):
+                Image.fromarray(img).save(root / split / c / f"{i:04d}.png")
+    return str(root)
+
+
+def _env(cifar_dir):
+    return {**os.environ, "CIFAR10_DIR": cifar_dir, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_train_writes_model_and_record(cifar_dir, tmp_path):
+    rec = training.train("colorizer_3", epochs=2, batch_size=32, subset=200, data_dir=cifar_dir,
+                         models_dir=tmp_path, verbose=0)
+    saved = json.loads((tmp_path / "colorizer_3.json").read_text())
+    assert saved["epochs_run"] == 2 == len(saved["history"]["loss"]) == len(saved["history"]["val_loss"])
+    assert saved["train_images"] == 180 and saved["val_images"] == 20
+    for key in ("params", "train_minutes", "images_per_s", "batch_size", "seed", "data_source",
+                "tensorflow", "keras", "date", "best_epoch", "inputs", "outputs"):
+        assert key in saved, key
+    assert saved["params"] == models.get_model("colorizer_3").count_params()
+    assert rec["best_val_loss"] == min(saved["history"]["val_loss"])
+    model = keras.models.load_model(tmp_path / "colorizer_3.keras")
+    out = models.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8))
+    assert out.shape == (2, 32, 32, 3)
+    assert not (tmp_path / "colorizer_3.run").exists()  # work files cleaned up
+    assert not list(tmp_path.glob("*.tmp*"))
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "colorizer_3.keras") as z:  # deflated, so the zero moments cost nothing
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+def test_no_overwrite_without_permission(cifar_dir, tmp_path):
+    training.train("autoencoder_3", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    before = (tmp_path / "autoencoder_3.keras").read_bytes()
+    # the same arguments again: nothing to do, nothing rewritten
+    again = training.train("autoencoder_3", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    assert again["epochs_run"] == 1
+    with pytest.raises(FileExistsError, match="overwrite"):
+        training.train("autoencoder_3", epochs=2, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    assert (tmp_path / "autoencoder_3.keras").read_bytes() == before
+    training.train("autoencoder_3", epochs=2, subset=100, data_dir=cifar_dir, models_dir=tmp_path,
+                   overwrite=True, verbose=0)
+    assert json.loads((tmp_path / "autoencoder_3.json").read_text())["epochs_run"] == 2
+
+
+def test_nan_stops_with_message_and_no_model(cifar_dir, tmp_path):
+    with pytest.raises(RuntimeError, match="diverged.*learning_rate"):
+        training.train("autoencoder_3", epochs=3, subset=100, data_dir=cifar_dir, models_dir=tmp_path,
+                       learning_rate=1e8, verbose=0)
+    assert not list(tmp_path.glob("*.keras")) and not list(tmp_path.glob("**/*.keras"))
+    assert not (tmp_path / "autoencoder_3.json").exists()
+
+
+def test_colorizer_2_needs_trained_autoencoder(cifar_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="autoencoder_1.*Train it first"):
+        training.train("colorizer_2", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    training.train("autoencoder_1", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    training.train("colorizer_2", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    ae = keras.models.load_model(tmp_path / "autoencoder_1.keras")
+    c2 = keras.models.load_model(tmp_path / "colorizer_2.keras")
+    for a, b in zip(ae.get_layer("decoder").get_weights(), c2.get_layer("decoder").get_weights()):
+        np.testing.assert_array_equal(a, b)  # the frozen decoder stayed the autoencoder's
+
+
+def test_unknown_model_name(tmp_path):
+    with pytest.raises(ValueError, match="'colorizer_9'.*colorizer_3"):
+        training.train("colorizer_9", models_dir=tmp_path)
+    r = subprocess.run([sys.executable, str(ROOT / "training.py"), "colorizer_9"], capture_output=True, text=True)
+    assert r.returncode == 2 and "colorizer_9" in r.stderr and "colorizer_3" in r.stderr
+
+
+def test_resume_after_sigkill(cifar_dir, tmp_path):
+    cmd = [sys.executable, str(ROOT / "training.py"), "colorizer_1", "--epochs", "5", "--subset", "400",
+           "--batch-size", "32", "--models-dir", str(tmp_path), "--verbose", "2"]
+    state = tmp_path / "colorizer_1.run" / "state.json"
+    proc = subprocess.Popen(cmd, env=_env(cifar_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed: " + proc.stdout.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= done_before < 5 and not (tmp_path / "colorizer_1.keras").exists()
+
+    r = subprocess.run(cmd, env=_env(cifar_dir), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"Resuming colorizer_1 from epoch {done_before}" in r.stdout
+    rec = json.loads((tmp_path / "colorizer_1.json").read_text())
+    assert rec["epochs_run"] == 5
+    assert rec["history"]["epoch"] == [0, 1, 2, 3, 4]  # continuous, no gap and no repeat
+    assert rec["this_session_seconds"] < rec["train_minutes"] * 60  # earlier epochs counted too
+    keras.models.load_model(tmp_path / "colorizer_1.keras")
+
+
+def test_mirrored_strategy_on_two_cpus(cifar_dir, tmp_path):
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import training
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+rec = training.train("colorizer_3", epochs=1, batch_size=8, subset=128, data_dir={cifar_dir!r},
+                     models_dir={str(tmp_path)!r}, strategy=strategy, verbose=0)
+print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", rec["epochs_run"])
+"""
+    r = subprocess.run([sys.executable, "-c", code], env=_env(cifar_dir), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "REPLICAS 2 EPOCHS 1" in r.stdout
+    assert (tmp_path / "colorizer_3.keras").exists()
+
+
+def test_time_budget_stops_after_epoch(cifar_dir, tmp_path):
+    rec = training.train("autoencoder_1", epochs=50, subset=100, max_minutes=1e-4, data_dir=cifar_dir,
+                         models_dir=tmp_path, verbose=0)
+    assert rec["epochs_run"] == 1 and rec["stopped_by"] == "time budget"
+
+
+def test_model_train_notebook_runs_with_papermill(cifar_dir, tmp_path):
+    import papermill as pm
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(ROOT / "model_train.ipynb"), str(out), cwd=str(ROOT), progress_bar=False,
+                        parameters=dict(model_name=["colorizer_1", "colorizer_3"], epochs=1, subset=200,
+                                        data_dir=cifar_dir, models_dir=str(tmp_path / "m")))
+    for name in ("colorizer_1", "colorizer_3"):
+        assert (tmp_path / "m" / f"{name}.keras").exists()
+        assert json.loads((tmp_path / "m" / f"{name}.json").read_text())["epochs_run"] == 1
+        keras.models.load_model(tmp_path / "m" / f"{name}.keras")
+    nb = json.loads(out.read_text())
+    images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    assert images >= 5  # Figure 1, 2 diagrams, losses, colorizations
