@@ -16,15 +16,17 @@ import data
 MODELS = {}  # name -> builder; each builder carries .kind, .inputs, .outputs
 
 
-def register(kind, inputs, outputs, requires=(), data_kwargs=None):
+def register(kind, inputs, outputs, stride=None, requires=(), data_kwargs=None):
     """Add a builder to MODELS with its I/O contract.
 
+    `stride`: for fully convolutional models, the number input height and width must be
+    divisible by; None for models with a fixed input size.
     `requires`: names of trained models the builder takes as keyword arguments (colorizer_2 reuses
     autoencoder_1). `data_kwargs(images)`: builder keyword arguments computed from training images
     (colorizer_4's ab bins and their prior).
     """
     def deco(fn):
-        fn.kind, fn.inputs, fn.outputs = kind, inputs, outputs
+        fn.kind, fn.inputs, fn.outputs, fn.stride = kind, inputs, outputs, stride
         fn.requires, fn.data_kwargs = tuple(requires), data_kwargs
         MODELS[fn.__name__] = fn
         return fn
@@ -124,14 +126,14 @@ def _conv_autoencoder(name, input_shape, widths, latent_channels, convs_per_leve
     return keras.Model(inputs, decoder(encoder(inputs)), name=name)
 
 
-@register("autoencoder", "rgb", "rgb")
+@register("autoencoder", "rgb", "rgb", stride=4)
 def autoencoder_1(input_shape=(32, 32, 3)) -> keras.Model:
     """Shallow and wide: 2 stride-2 levels (64, 128) -> latent (H/4, W/4, 16).
     Compression 3072 / 1024 = 3x at 32x32. Any H, W divisible by 4."""
     return _conv_autoencoder("autoencoder_1", input_shape, (64, 128), 16, 1)
 
 
-@register("autoencoder", "rgb", "rgb")
+@register("autoencoder", "rgb", "rgb", stride=8)
 def autoencoder_2(input_shape=(32, 32, 3)) -> keras.Model:
     """Deeper: 3 levels (32, 64, 128), two convs each -> latent (H/8, W/8, 32).
     Compression 3072 / 512 = 6x at 32x32. Any H, W divisible by 8."""
@@ -183,7 +185,7 @@ def colorizer_1(input_shape=(32, 32, 1)) -> keras.Model:
     return keras.Model(inputs, outputs, name="colorizer_1")
 
 
-@register("colorizer", "gray", "rgb", requires=("autoencoder_1",))
+@register("colorizer", "gray", "rgb", stride=4, requires=("autoencoder_1",))
 def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
     """A new grayscale encoder trained into the latent space of `autoencoder_1`, whose decoder
     is reused frozen (pass the trained autoencoder; without one the decoder is untrained, for
@@ -205,7 +207,7 @@ def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
 UNET_WIDTHS = (16, 32, 64, 128)
 
 
-@register("colorizer", "L", "ab")
+@register("colorizer", "L", "ab", stride=8)
 def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
     """Lab U-Net: L -> ab with skip connections and batch norm, tanh output; the input L is
     recombined unchanged by predict_rgb. L1 loss. Any H, W divisible by 8."""
@@ -308,7 +310,7 @@ class RebalancedBinLoss(keras.losses.Loss):
                 "sigma": self.sigma}
 
 
-@register("colorizer", "L", "ab_bins", data_kwargs=_colorizer_4_data_kwargs)
+@register("colorizer", "L", "ab_bins", stride=8, data_kwargs=_colorizer_4_data_kwargs)
 def colorizer_4(input_shape=(32, 32, 1), bins=None, prior=None) -> keras.Model:
     """Classification over quantised ab (Zhang et al. 2016, "Colorful Image Colorization"): the
     U-Net trunk of colorizer_3 -> softmax over the Q in-gamut ab bins (grid of 10) seen in the
@@ -416,7 +418,7 @@ class Pix2Pix(keras.Model):
         return {"image_shape": list(self.image_shape), "l1_weight": self.l1_weight, "name": self.name}
 
 
-@register("colorizer", "L", "ab")
+@register("colorizer", "L", "ab", stride=8)
 def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
     """pix2pix conditional GAN (see Pix2Pix): U-Net generator L -> ab (tanh), PatchGAN
     discriminator, adversarial + 100 * L1. Any H, W divisible by 8."""
@@ -434,6 +436,36 @@ def _bin_centers(model):
     raise ValueError(f"Model '{model.name}' returns ab_bins but has no ABBins layer to decode them")
 
 
+def at_size(model, height, width):
+    """The same trained model rebuilt for inputs of `height` x `width` (fully convolutional
+    models only; height and width must be multiples of the model's stride)."""
+    builder = _builder(model.name)
+    if tuple(model.input_shape[1:3]) == (height, width):
+        return model
+    if builder.stride is None:
+        raise ValueError(f"Model '{model.name}' has a fixed input size {model.input_shape[1:3]}; "
+                         f"it cannot run at {height}x{width}")
+    if height % builder.stride or width % builder.stride:
+        raise ValueError(f"Model '{model.name}' needs height and width divisible by {builder.stride}, "
+                         f"got {height}x{width}")
+    kwargs = {"bins": _bin_centers(model)} if builder.outputs == "ab_bins" else {}
+    resized = builder(input_shape=(height, width, model.input_shape[-1]), **kwargs)
+    resized.set_weights(model.get_weights())
+    return resized
+
+
+def predict_ab(model, images, batch_size=256):
+    """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
+    units, whatever its contract (RGB outputs are converted to Lab)."""
+    inputs, outputs = contract(model)
+    y = model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0)
+    if outputs == "rgb":
+        return data.rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
+    if outputs == "ab_bins":
+        return annealed_mean(y, _bin_centers(model))
+    return data.unscale_ab(y)
+
+
 def predict_rgb(model, images, batch_size=256):
     """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
     registered autoencoder or colorizer: input conversion, Lab scaling, bin decoding and
@@ -442,14 +474,10 @@ def predict_rgb(model, images, batch_size=256):
     if images.dtype != np.uint8:
         raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
     inputs, outputs = contract(model)
-    x = data.model_inputs(images, inputs)
-    y = model.predict(x, batch_size=batch_size, verbose=0)
     if outputs == "rgb":
-        return data.to_uint8(y)
-    if outputs == "ab_bins":
-        y = data.scale_ab(annealed_mean(y, _bin_centers(model)))
-    L = x if inputs == "L" else data.model_inputs(images, "L")
-    return data.lab_from_model(L, y)
+        return data.to_uint8(model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0))
+    ab = predict_ab(model, images, batch_size)
+    return data.lab_from_model(data.model_inputs(images, "L"), data.scale_ab(ab))
 
 
 def plot_architecture(name_or_model, path):

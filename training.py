@@ -25,7 +25,7 @@ import keras
 import data
 import models
 
-DEFAULTS = dict(epochs=10, batch_size=64)
+DEFAULTS = dict(epochs=10, batch_size=64, jit_compile=False, precision="float32")
 
 
 class TimeBudget(keras.callbacks.Callback):

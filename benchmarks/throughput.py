@@ -1,0 +1,179 @@
+"""Training and inference throughput of every registered model, against the machine's own peak.
+
+    python benchmarks/throughput.py [--quick] [MODEL ...]
+    python benchmarks/throughput.py --compare [--quick] [MODEL ...]   # plain vs tuned settings
+
+Prints a JSON line per model and a table: images/s (training, steady state after warm-up, batches
+from the real tf.data pipeline; inference), forward FLOPs per image counted from the layers
+(training ≈ 3x), the GFLOP/s reached and its share of this machine's float32 matmul GFLOP/s
+measured in the same run, and the input pipeline's own images/s.
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import data  # noqa: E402
+import models  # noqa: E402
+
+PLAIN = dict(batch_size=32, jit_compile=False, precision="float32")
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 per image of the conv, transposed-conv and dense layers (the rest is noise)."""
+    model = getattr(model, "generator", model)
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            k = int(np.prod(layer.kernel_size))
+            cin = layer.kernel.shape[-1 if isinstance(layer, keras.layers.Conv2DTranspose) else -2]
+            if isinstance(layer, keras.layers.Conv2DTranspose):  # every input pixel scatters a kernel
+                h, w = layer.input.shape[1:3]
+                total += 2 * h * w * k * cin * layer.filters
+            else:
+                h, w = layer.output.shape[1:3]
+                total += 2 * h * w * k * cin * layer.filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
+def matmul_gflops(n=2048, repeats=10):
+    a = tf.random.normal((n, n))
+    f = tf.function(lambda x: tf.matmul(x, x))
+    f(a).numpy()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        r = f(a)
+    r.numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def pipeline_images_per_s(images, inputs, outputs, batch_size):
+    ds = data.make_dataset(images, inputs, outputs, batch_size, augment=True)
+    for _ in ds:  # first pass fills the cache
+        pass
+    t = time.perf_counter()
+    for _ in ds:
+        pass
+    return len(images) / (time.perf_counter() - t)
+
+
+def benchmark_images(n):
+    """CIFAR-10 training images when $CIFAR10_DIR is set (or Keras can download them), else noise."""
+    try:
+        (x, _), _ = data.load_cifar10()
+        return x[np.random.default_rng(0).choice(len(x), n, replace=False)]
+    except (RuntimeError, OSError) as e:
+        print(f"(no CIFAR-10: {e}; timing on random images)")
+        return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def set_precision(precision):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+
+
+class SteadyClock(keras.callbacks.Callback):
+    """Seconds spent on the batches after the first `skip` (which fill the shuffle buffer)."""
+
+    def __init__(self, skip):
+        super().__init__()
+        self.skip = skip
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.skip:
+            self.t0 = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def measure(name, images, batch_size, jit_compile, precision, steps):
+    set_precision(precision)
+    keras.utils.set_random_seed(0)
+    inputs, outputs = models.contract(name)
+    kwargs = models.MODELS[name].data_kwargs(images[:2000]) if models.MODELS[name].data_kwargs else {}
+    model = models.get_model(name, **kwargs)
+    model.jit_compile = jit_compile
+    ds = data.make_dataset(images, inputs, outputs, batch_size, augment=True).repeat()
+    it = iter(ds)
+    warm = [next(it) for _ in range(3)]
+    model.fit(tf.data.Dataset.from_tensors(warm[0]).repeat(3), verbose=0)  # trace and compile
+    clock = SteadyClock(skip=3)
+    model.fit(ds, steps_per_epoch=steps + clock.skip, epochs=1, verbose=0, callbacks=[clock])
+    train_ips = steps * batch_size / clock.seconds
+    x = warm[0][0]
+    predict = tf.function(lambda v: model(v, training=False), jit_compile=jit_compile)
+    predict(x)
+    t = time.perf_counter()
+    for _ in range(steps):
+        y = predict(x)
+    np.asarray(y)
+    infer_ips = steps * batch_size / (time.perf_counter() - t)
+    set_precision("float32")
+    return model, train_ips, infer_ips
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", default=list(models.MODELS))
+    p.add_argument("--quick", action="store_true", help="fewer steps and images")
+    p.add_argument("--compare", action="store_true", help="plain (float32, no XLA, batch 32) vs tuned")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--jit", action="store_true")
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default=None)
+    args = p.parse_args()
+    for name in args.models:
+        models._builder(name)  # unknown names fail before any work
+
+    import training
+    tuned = dict(batch_size=training.DEFAULTS["batch_size"], jit_compile=training.DEFAULTS["jit_compile"],
+                 precision=training.DEFAULTS["precision"])
+    if args.batch_size or args.jit or args.precision:
+        tuned = dict(batch_size=args.batch_size or tuned["batch_size"], jit_compile=args.jit,
+                     precision=args.precision or "float32")
+    steps = 15 if args.quick else 60
+    images = benchmark_images(4096 if args.quick else 16384)
+    peak = matmul_gflops()
+    print(f"float32 matmul peak of this machine: {peak:.1f} GFLOP/s ({os.cpu_count()} cores)")
+    rows = []
+    for name in args.models:
+        settings = [("plain", PLAIN), ("tuned", tuned)] if args.compare else [("tuned", tuned)]
+        result = {"model": name}
+        for label, s in settings:
+            model, train_ips, infer_ips = measure(name, images, s["batch_size"], s["jit_compile"], s["precision"], steps)
+            flops = forward_flops(model)
+            result.update({f"{label}_settings": s, f"{label}_train_images_per_s": round(train_ips, 1),
+                           f"{label}_infer_images_per_s": round(infer_ips, 1),
+                           f"{label}_train_gflops": round(3 * flops * train_ips / 1e9, 2)})
+        inputs, outputs = models.contract(name)
+        result.update(forward_mflops_per_image=round(flops / 1e6, 2), machine_gflops=round(peak, 1),
+                      peak_share=round(result["tuned_train_gflops"] / peak, 3),
+                      pipeline_images_per_s=round(pipeline_images_per_s(images, inputs, outputs, tuned["batch_size"]), 0))
+        if args.compare:
+            result["speedup"] = round(result["tuned_train_images_per_s"] / result["plain_train_images_per_s"], 2)
+        print(json.dumps(result), flush=True)
+        rows.append(result)
+    print()
+    head = f"{'model':14s} {'MFLOP/img':>9s} {'train img/s':>11s} {'infer img/s':>11s} {'GFLOP/s':>8s} {'of peak':>7s} {'pipeline img/s':>14s}"
+    print(head + (f" {'plain img/s':>11s} {'speed-up':>8s}" if args.compare else ""))
+    for r in rows:
+        line = (f"{r['model']:14s} {r['forward_mflops_per_image']:9.1f} {r['tuned_train_images_per_s']:11.0f} "
+                f"{r['tuned_infer_images_per_s']:11.0f} {r['tuned_train_gflops']:8.1f} {100 * r['peak_share']:6.1f}% "
+                f"{r['pipeline_images_per_s']:14.0f}")
+        if args.compare:
+            line += f" {r['plain_train_images_per_s']:11.0f} {r['speedup']:7.2f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Reproduce the results: train every registered model at equal compute, then run experiments.ipynb.
+
+    python benchmarks/train_all.py                       # autoencoders 8 min each, colorizers 15 min each
+    python benchmarks/train_all.py --max-minutes 15 --ae-minutes 8 --models-dir saved_models
+
+Models are trained in registry order (so autoencoder_1 exists before colorizer_2), each with the
+training defaults and a wall-clock budget (`max_minutes`): it stops after the epoch in which its
+budget runs out. A model already trained with the same arguments is skipped; an interrupted run
+resumes. Finally experiments.ipynb is executed with papermill (figures/ and the metrics table).
+"""
+import argparse
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import models  # noqa: E402
+import training  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", default=list(models.MODELS))
+    p.add_argument("--max-minutes", type=float, default=15.0, help="budget of each colorizer")
+    p.add_argument("--ae-minutes", type=float, default=8.0, help="budget of each autoencoder")
+    p.add_argument("--epochs", type=int, default=1000, help="upper bound; the budget stops training first")
+    p.add_argument("--models-dir", default=str(ROOT / "saved_models"))
+    p.add_argument("--figures-dir", default=str(ROOT / "figures"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--overwrite", action="store_true", help="retrain models that already exist")
+    p.add_argument("--skip-experiments", action="store_true")
+    args = p.parse_args()
+    for name in args.models:
+        if name not in models.MODELS:
+            p.error(f"Unknown model '{name}'; choose one of: {', '.join(models.MODELS)}")
+    for name in args.models:
+        minutes = args.ae_minutes if models.MODELS[name].kind == "autoencoder" else args.max_minutes
+        print(f"=== {name}: {minutes:g} minutes", flush=True)
+        training.train(name, epochs=args.epochs, max_minutes=minutes, data_dir=args.data_dir,
+                       models_dir=args.models_dir, overwrite=args.overwrite, verbose=2)
+    if not args.skip_experiments:
+        import papermill as pm
+        out = ROOT / "runs" / "experiments.ipynb"
+        out.parent.mkdir(exist_ok=True)
+        params = dict(models_dir=args.models_dir, figures_dir=args.figures_dir)
+        if args.data_dir:
+            params["data_dir"] = args.data_dir
+        pm.execute_notebook(str(ROOT / "experiments.ipynb"), str(out), parameters=params, cwd=str(ROOT))
+        print(f"Figures in {args.figures_dir}; executed notebook in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Tests for colorize.py: any photo in, a colour photo of the same size out, nothing overwritten."""
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import colorize
+import data
+import models
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """Untrained colorizers saved like trained ones: the pipeline's guarantees hold for any weights."""
+    d = tmp_path_factory.mktemp("models")
+    for name in ("colorizer_1", "colorizer_3", "colorizer_4"):
+        models.get_model(name).save(d / f"{name}.keras")
+    models.get_model("autoencoder_1").save(d / "autoencoder_1.keras")
+    return d
+
+
+def _photo(h, w, seed=0):
+    r = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / max(w, 1), yy / max(h, 1), 0.5 + 0 * xx], -1) * 255
+    return np.clip(base + r.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
+
+
+def _inputs(folder):
+    """Every kind of file the issue names; returns {file name: expected (width, height)}."""
+    folder.mkdir()
+    Image.fromarray(_photo(1, 1)).save(folder / "one.png")
+    Image.fromarray(_photo(17, 33)).save(folder / "odd.png")
+    Image.fromarray(_photo(700, 1000)).convert("L").save(folder / "big_gray.jpg")
+    rgba = np.dstack([_photo(40, 30), np.tile(np.arange(30, dtype=np.uint8) * 8, (40, 1))])
+    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png")
+    Image.fromarray(_photo(24, 36)).convert("P").save(folder / "palette.gif")
+    Image.fromarray((np.tile(np.linspace(0, 65535, 50), (20, 1))).astype(np.uint16)).save(folder / "gray16.png")
+    Image.fromarray(_photo(30, 20)).convert("CMYK").save(folder / "cmyk.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x20, shown rotated: 20 wide, 40 high
+    Image.fromarray(_photo(20, 40)).save(folder / "rotated.jpg", exif=exif.tobytes())
+    return {"one": (1, 1), "odd": (33, 17), "big_gray": (1000, 700), "alpha": (30, 40), "palette": (36, 24),
+            "gray16": (50, 20), "cmyk": (20, 30), "rotated": (20, 40)}
+
+
+def _input_L(path):
+    with Image.open(path) as img:
+        return data.photo_L(np.asarray(data.pil_to_rgb(img)))
+
+
+@pytest.mark.parametrize("model_name", ["colorizer_3", "colorizer_1", "colorizer_4"])
+def test_cli_every_format_same_size_and_L(tmp_path, models_dir, model_name):
+    expected = _inputs(tmp_path / "in")
+    code = colorize.main([str(tmp_path / "in"), "-m", model_name, "--models-dir", str(models_dir),
+                          "-o", str(tmp_path / "out")])
+    assert code == 0
+    for stem, size in expected.items():
+        src = next((tmp_path / "in").glob(stem + ".*"))
+        out = tmp_path / "out" / f"{stem}_color.png"
+        with Image.open(out) as img:
+            assert img.size == size, stem
+            rgb = np.asarray(img.convert("RGB"))
+            assert img.mode == ("RGBA" if stem == "alpha" else "RGB"), stem
+            if stem == "alpha":
+                with Image.open(src) as s:
+                    np.testing.assert_array_equal(np.asarray(img.getchannel("A")), np.asarray(s.getchannel("A")))
+        assert np.abs(data.photo_L(rgb) - _input_L(src)).mean() < 1.0, stem
+
+
+def test_output_is_coloured_by_the_model(tmp_path, models_dir):
+    """A model that always predicts a strong red chroma paints a gray photo red, at full size."""
+    model = models.get_model("colorizer_3")
+    bias = model.get_layer("ab").bias
+    model.get_layer("ab").kernel.assign(np.zeros(model.get_layer("ab").kernel.shape, np.float32))
+    bias.assign(np.array([0.5, 0.3], np.float32))  # tanh(0.5)·110 = 50.8 a*, tanh(0.3)·110 = 32.1 b*
+    gray = Image.fromarray(np.full((90, 130), 140, np.uint8))
+    out = colorize.colorize_image(gray, model, working_size=48)
+    lab = data.rgb_to_lab(np.asarray(out))
+    assert out.size == (130, 90)
+    np.testing.assert_allclose(lab[..., 1].mean(), 110 * np.tanh(0.5), atol=2)
+    np.testing.assert_allclose(lab[..., 2].mean(), 110 * np.tanh(0.3), atol=2)
+
+
+def test_working_size_keeps_aspect_and_stride(models_dir):
+    model = colorize.load_colorizer("colorizer_3", models_dir)
+    assert colorize._working_shape(3000, 4000, model, None) == (32, 40)
+    assert colorize._working_shape(3000, 4000, model, 128) == (128, 168)
+    c1 = colorize.load_colorizer("colorizer_1", models_dir)
+    assert colorize._working_shape(3000, 4000, c1, None) == (32, 32)
+    with pytest.raises(ValueError, match="fixed input size 32x32"):
+        colorize._working_shape(3000, 4000, c1, 64)
+
+
+def test_corrupt_and_missing_reported_exit_1(tmp_path, models_dir, capsys):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(_photo(20, 20)).save(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    code = colorize.main([str(tmp_path / "in"), str(tmp_path / "nowhere.png"), "--models-dir", str(models_dir),
+                          "-m", "colorizer_3", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr()
+    assert code == 1
+    assert "broken.jpg" in err.err and "nowhere.png" in err.err
+    assert (tmp_path / "out" / "good_color.png").exists()
+    assert "1 colorized, 2 failed" in err.out
+
+
+def test_never_overwrites(tmp_path, models_dir, capsys):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(_photo(20, 20)).save(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_color.png").write_bytes(b"precious")
+    args = [str(tmp_path / "in"), "--models-dir", str(models_dir), "-m", "colorizer_3", "-o", str(out)]
+    assert colorize.main(args) == 1
+    assert (out / "a_color.png").read_bytes() == b"precious"
+    assert "--overwrite" in capsys.readouterr().err
+    assert colorize.main(args + ["--overwrite", "--compare"]) == 0
+    with Image.open(out / "a_color.png") as img, Image.open(out / "a_compare.png") as cmp_:
+        assert img.size == (20, 20) and cmp_.size == (40, 20)
+    # the output folder is the input folder: an input named like an output is never replaced
+    (tmp_path / "same").mkdir()
+    Image.fromarray(_photo(20, 20)).save(tmp_path / "same" / "b_color.png")
+    Image.fromarray(_photo(20, 20)).save(tmp_path / "same" / "b.png")
+    before = (tmp_path / "same" / "b_color.png").read_bytes()
+    assert colorize.main([str(tmp_path / "same" / "b.png"), str(tmp_path / "same" / "b_color.png"), "--overwrite",
+                          "--models-dir", str(models_dir), "-m", "colorizer_3", "-o", str(tmp_path / "same")]) == 1
+    assert (tmp_path / "same" / "b_color.png").read_bytes() == before
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, str(ROOT / "colorize.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3",
+                                         "HOME": str(pathlib.Path.home())})
+
+
+def test_unknown_model_exit_2_with_names(tmp_path):
+    r = _cli("x.png", "-m", "colorizer_9", "--models-dir", str(tmp_path))
+    assert r.returncode == 2
+    assert "colorizer_9" in r.stderr and all(n in r.stderr for n in models.list_models("colorizer"))
+
+
+def test_untrained_model_says_how_to_train(tmp_path):
+    r = _cli("x.png", "-m", "colorizer_5", "--models-dir", str(tmp_path))
+    assert r.returncode == 2
+    assert f"python training.py colorizer_5 --models-dir {tmp_path}" in r.stderr
+
+
+def test_autoencoder_is_not_a_colorizer(models_dir):
+    with pytest.raises(ValueError, match="autoencoder_1"):
+        colorize.load_colorizer("autoencoder_1", models_dir)
+    with pytest.raises(ValueError, match="autoencoder, not a colorizer"):
+        colorize.load_colorizer(str(models_dir / "autoencoder_1.keras"))
