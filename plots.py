@@ -52,3 +52,41 @@ def plot_grid(columns, titles=None, row_labels=None, size=1.3):
 def gray_column(images):
     """uint8 RGB -> uint8 gray (N,H,W) for a 'gray input' column."""
     return data.to_uint8(data.to_grayscale(images))[..., 0]
+
+
+def plot_metric_bars(rows, gt_colorfulness=None):
+    """PSNR and colorfulness of every model and baseline, side by side."""
+    names = [r["model"] for r in rows]
+    colors = ["0.6" if r["kind"] == "baseline" else ("C0" if r["kind"] == "colorizer" else "C2") for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB, higher is better)"),
+                           (axes[1], "colorfulness", "colorfulness (Hasler & Süsstrunk M3)")):
+        ax.bar(names, [r[key] for r in rows], color=colors)
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="x", rotation=45, labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    if key == "colorfulness" and gt_colorfulness is not None:
+        axes[1].axhline(gt_colorfulness, color="k", ls="--", lw=1, label=f"ground truth {gt_colorfulness:.1f}")
+        axes[1].legend(fontsize=8)
+    lo = min(r["psnr"] for r in rows)
+    axes[0].set_ylim(max(0, lo - 3), None)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(stats, class_names, model_name):
+    """Per-class PSNR and colorfulness (with the ground truth's) of one model."""
+    x = np.arange(len(class_names))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    axes[0].bar(x, stats["psnr"], color="C0")
+    axes[0].set_title(f"{model_name}: PSNR per class (dB)", fontsize=10)
+    axes[0].set_ylim(max(0, stats["psnr"].min() - 3), None)
+    axes[1].bar(x - 0.2, stats["colorfulness"], 0.4, label=model_name, color="C0")
+    axes[1].bar(x + 0.2, stats["gt_colorfulness"], 0.4, label="ground truth", color="0.6")
+    axes[1].set_title("colorfulness per class", fontsize=10)
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xticks(x, class_names, rotation=45, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

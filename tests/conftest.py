@@ -5,10 +5,27 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory):
+    """$CIFAR10_DIR when set, else a small CIFAR-10-shaped folder of synthetic images."""
+    if os.environ.get("CIFAR10_DIR"):
+        return os.environ["CIFAR10_DIR"]
+    root = tmp_path_factory.mktemp("cifar")
+    for split, n in (("train", 40), ("test", 10)):
+        for k, c in enumerate(data.CIFAR10_CLASSES):
+            (root / split / c).mkdir(parents=True)
+            for i, img in enumerate(synthetic_images(n, seed=k)):
+                Image.fromarray(img).save(root / split / c / f"{i:04d}.png")
+    return str(root)
 
 
 @pytest.fixture

@@ -10,28 +10,12 @@ import time
 import numpy as np
 import pytest
 import keras
-from PIL import Image
 
 import data
 import models
 import training
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory):
-    """$CIFAR10_DIR when set, else a small CIFAR-10-shaped folder of synthetic images."""
-    if os.environ.get("CIFAR10_DIR"):
-        return os.environ["CIFAR10_DIR"]
-    from conftest import synthetic_images
-    root = tmp_path_factory.mktemp("cifar")
-    for split, n in (("train", 40), ("test", 10)):
-        for k, c in enumerate(data.CIFAR10_CLASSES):
-            (root / split / c).mkdir(parents=True)
-            for i, img in enumerate(synthetic_images(n, seed=k)):
-                Image.fromarray(img).save(root / split / c / f"{i:04d}.png")
-    return str(root)
 
 
 def _env(cifar_dir):

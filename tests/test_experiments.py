@@ -1,0 +1,58 @@
+"""experiments.ipynb and evaluation.py on tiny models trained in the test."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import evaluation
+import metrics
+import training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FIGURES = ["figure1_gray_vs_color.png", "losses_autoencoders.png", "losses_colorizers.png", "reconstructions.png",
+           "colorizations.png", "metrics.csv", "metrics.md", "metrics_bars.png", "best_worst.png", "per_class.png",
+           "photos.png"] + [f"arch_{n}.png" for n in evaluation.models.MODELS]
+
+
+@pytest.fixture(scope="module")
+def tiny_models(cifar_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("trained")
+    for name in ("autoencoder_1", "colorizer_1", "colorizer_3"):
+        training.train(name, epochs=1, subset=200, data_dir=cifar_dir, models_dir=d, verbose=0)
+    return d
+
+
+def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_path):
+    import papermill as pm
+    figs = tmp_path / "figures"
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(ROOT / "experiments.ipynb"), str(out), cwd=str(ROOT), progress_bar=False,
+                        parameters=dict(models_dir=str(tiny_models), figures_dir=str(figs), data_dir=cifar_dir,
+                                        n_eval=200))
+    missing = [f for f in FIGURES if not (figs / f).exists()]
+    assert not missing, missing
+    text = (figs / "metrics.md").read_text()
+    for name in ("colorizer_1", "colorizer_3", "gray", "mean_chroma"):
+        assert f"`{name}`" in text
+    assert "colorizer_5" not in text  # not trained: skipped, not an error
+    nb = json.loads(out.read_text())
+    notes = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "colorizer_5 is not trained" in notes
+
+
+def test_metrics_table_rows(tiny_models, cifar_dir):
+    import data
+    trained = evaluation.load_trained(tiny_models, ["colorizer_3", "colorizer_4"])
+    assert list(trained) == ["colorizer_3"]
+    (x_train, _), (x_test, y_test) = data.load_cifar10(cifar_dir)
+    x, y = x_test[::250], y_test[::250]  # 40 images, every class (the folder is ordered by class)
+    preds = evaluation.predictions(trained, x) | evaluation.baselines(x, x_train[:200])
+    rows = evaluation.metrics_table(preds, x, trained)
+    assert [r["model"] for r in rows] == ["colorizer_3", "gray", "mean_chroma"]
+    assert rows[0]["epochs"] == 1 and rows[0]["params"] > 0 and rows[1]["kind"] == "baseline"
+    assert rows[1]["psnr"] == pytest.approx(metrics.psnr(metrics.baseline(x, "gray"), x))
+    assert all(r["gt_colorfulness"] == pytest.approx(metrics.colorfulness(x)) for r in rows)
+    stats = evaluation.per_class(preds["gray"], x, y, n_classes=11)
+    assert np.all(stats["colorfulness"][:10] < 1) and np.all(stats["gt_colorfulness"][:10] > 1)
+    assert np.isnan(stats["psnr"][10])  # a class with no image
