@@ -72,6 +72,27 @@ def _working_shape(height, width, model, working_size):
     return rnd(height), rnd(width)
 
 
+_SIZED = {}  # (id(model), h, w) -> the model rebuilt at that size: a folder of same-sized photos builds it once
+
+
+def _model_at(model, h, w):
+    key = (id(model), h, w)
+    if key not in _SIZED:
+        if len(_SIZED) >= 8:
+            _SIZED.pop(next(iter(_SIZED)))
+        _SIZED[key] = (model, models.at_size(model, h, w))  # holding `model` keeps its id unique
+    return _SIZED[key][1]
+
+
+def _recombine(full_rgb, ab_full, rows=256):
+    """Full-resolution L of the photo + upsampled ab -> uint8 RGB, a stripe of rows at a time
+    (bounded temporary memory, cache-friendly)."""
+    out = np.empty_like(full_rgb)
+    for i in range(0, full_rgb.shape[0], rows):
+        out[i:i + rows] = data.photo_lab_to_rgb(data.photo_L(full_rgb[i:i + rows]), ab_full[i:i + rows])
+    return out
+
+
 def colorize_image(pil_image, model, working_size=None):
     """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
     the same width and height."""
@@ -83,11 +104,11 @@ def colorize_image(pil_image, model, working_size=None):
     full = np.asarray(rgb)
     h, w = _working_shape(full.shape[0], full.shape[1], model, working_size)
     small = np.asarray(rgb.resize((w, h), Image.Resampling.BOX if w < full.shape[1] else Image.Resampling.BICUBIC))
-    ab = models.predict_ab(models.at_size(model, h, w), small[None])[0]              # (h, w, 2)
+    ab = models.predict_ab(_model_at(model, h, w), small[None])[0]                   # (h, w, 2)
     # chroma is smooth: bilinear upsampling of each channel to the full size
     ab_full = np.stack([np.asarray(Image.fromarray(ab[..., i]).resize(rgb.size, Image.Resampling.BILINEAR))
                         for i in range(2)], axis=-1)
-    out = Image.fromarray(data.photo_lab_to_rgb(data.photo_L(full), ab_full))
+    out = Image.fromarray(_recombine(full, ab_full))
     if alpha is not None:
         out.putalpha(alpha)
     return out

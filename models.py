@@ -458,7 +458,9 @@ def predict_ab(model, images, batch_size=256):
     """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
     units, whatever its contract (RGB outputs are converted to Lab)."""
     inputs, outputs = contract(model)
-    y = model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0)
+    x = data.model_inputs(images, inputs)
+    # one small batch (a photo): a direct call skips predict()'s per-call setup
+    y = np.asarray(model(x, training=False)) if len(x) <= batch_size else model.predict(x, batch_size=batch_size, verbose=0)
     if outputs == "rgb":
         return data.rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
     if outputs == "ab_bins":
