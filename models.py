@@ -362,6 +362,7 @@ class Pix2Pix(keras.Model):
                                      name="generator")
         self.discriminator = patch_discriminator(self.image_shape)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "g_adv", "d_loss")}
+        self.built = True  # both halves are built functional models (BackupAndRestore requires it)
 
     @property
     def input_shape(self):

@@ -137,7 +137,7 @@ def test_model_train_notebook_runs_with_papermill(cifar_dir, tmp_path):
     import papermill as pm
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(str(ROOT / "model_train.ipynb"), str(out), cwd=str(ROOT), progress_bar=False,
-                        parameters=dict(model_name=["colorizer_1", "colorizer_3"], epochs=1, subset=200,
+                        parameters=dict(model_name=["colorizer_1", "colorizer_3"], epochs=1, subset=200, verbose=2,
                                         data_dir=cifar_dir, models_dir=str(tmp_path / "m")))
     for name in ("colorizer_1", "colorizer_3"):
         assert (tmp_path / "m" / f"{name}.keras").exists()
