@@ -460,6 +460,8 @@ def predict_ab(model, images, batch_size=256):
     units, whatever its contract (RGB outputs are converted to Lab)."""
     inputs, outputs = contract(model)
     x = data.model_inputs(images, inputs)
+    if outputs == "ab_bins" and len(x) > 1024:  # Q probabilities per pixel: decode in chunks, not 10 GB at once
+        return np.concatenate([predict_ab(model, images[i:i + 1024], batch_size) for i in range(0, len(x), 1024)])
     # one small batch (a photo): a direct call skips predict()'s per-call setup
     y = np.asarray(model(x, training=False)) if len(x) <= batch_size else model.predict(x, batch_size=batch_size, verbose=0)
     if outputs == "rgb":

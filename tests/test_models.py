@@ -216,3 +216,26 @@ def test_plot_architecture_writes_png(tmp_path):
     path = models.plot_architecture("colorizer_1", tmp_path / "arch.png")
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width > 100 and img.height > 50
+
+
+def test_predict_ab_bins_in_chunks_matches_one_pass():
+    """Over 1024 images colorizer_4 is decoded in chunks (a 10,000-image test set would need 10 GB
+    of bin probabilities at once); the result is the same as decoding each image alone."""
+    model = models.get_model("colorizer_4", bins=models.gamut_bins()[:12])
+    imgs = np.repeat(synthetic_images(3), 342, axis=0)[:1025]
+    ab = models.predict_ab(model, imgs)
+    assert ab.shape == (1025, 32, 32, 2)
+    np.testing.assert_allclose(ab[-1], models.predict_ab(model, imgs[-1:])[0], atol=1e-4)
+
+
+def test_at_size_rebuilds_fully_convolutional_models_only():
+    model = models.get_model("colorizer_3")
+    big = models.at_size(model, 48, 64)
+    assert big.input_shape[1:3] == (48, 64) and big.output_shape[1:3] == (48, 64)
+    for a, b in zip(big.get_weights(), model.get_weights()):  # the trained weights carried over
+        np.testing.assert_array_equal(a, b)
+    assert models.at_size(model, 32, 32) is model
+    with pytest.raises(ValueError, match="divisible by 8, got 30x64"):
+        models.at_size(model, 30, 64)
+    with pytest.raises(ValueError, match="fixed input size"):
+        models.at_size(models.get_model("colorizer_1"), 64, 64)
