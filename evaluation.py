@@ -83,11 +83,6 @@ def best_colorizer(rows):
     return max(colorizers, key=lambda r: r["psnr"])["model"] if colorizers else None
 
 
-def per_image_psnr(pred, true):
-    mse = ((pred.astype(np.float64) - true.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
-    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, metrics.MSE_FLOOR))
-
-
 def per_class(pred, true, labels, n_classes=10):
     """{'psnr': (n_classes,), 'colorfulness': (n_classes,), 'gt_colorfulness': (n_classes,)}."""
     out = {"psnr": [], "colorfulness": [], "gt_colorfulness": []}

@@ -21,13 +21,18 @@ def _check(pred, true):
     return pred.astype(np.float64), true.astype(np.float64)
 
 
+def psnr_per_image(pred, true):
+    """PSNR of each image on RGB 0-255, 10·log10(255² / MSE), MSE floored at 1e-10 (see `psnr`)."""
+    p, t = _check(pred, true)
+    mse = ((p - t) ** 2).mean(axis=(1, 2, 3))
+    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, MSE_FLOOR))
+
+
 def psnr(pred, true):
     """Peak signal-to-noise ratio on RGB 0-255, 10·log10(255² / MSE) per image, mean over images.
     MSE is floored at 1e-10, so an identical image scores 148.1 dB instead of inf (CIFAR-10's
     test set has 113 images that are gray already, which the `gray` baseline gets exactly)."""
-    p, t = _check(pred, true)
-    mse = ((p - t) ** 2).mean(axis=(1, 2, 3))
-    return float((10 * np.log10(255.0 ** 2 / np.maximum(mse, MSE_FLOOR))).mean())
+    return float(psnr_per_image(pred, true).mean())
 
 
 def ssim(pred, true):
