@@ -12,7 +12,7 @@ import models
 import plots
 
 COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness", "gt_colorfulness",
-           "params", "epochs", "minutes"]
+           "psnr_colour", "params", "epochs", "minutes", "training"]
 
 
 def load_trained(models_dir, names=None):
@@ -43,15 +43,19 @@ def baselines(images, train_images):
 
 def metrics_table(preds, true, trained):
     """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
-    colorfulness, parameters, epochs and training minutes."""
+    colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
+    parameters, epochs, training minutes and training settings (precision, batch size)."""
     gt = metrics.colorfulness(true)
     rows = []
     for name, pred in preds.items():
         model, record = trained.get(name, (None, {}))
         kind = models.MODELS[name].kind if name in models.MODELS else "baseline"
+        training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
         rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
+                         psnr_colour=metrics.psnr_colour_images(pred, true),
                          params=record.get("params", model.count_params() if model else 0),
-                         epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0)))
+                         epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0),
+                         training=training))
     return rows
 
 
@@ -65,9 +69,10 @@ def write_table(rows, figures_dir):
         w.writeheader()
         w.writerows({k: r[k] for k in COLUMNS} for r in rows)
     fmt = dict(psnr="{:.2f}", ssim="{:.3f}", mae="{:.2f}", acc2="{:.3f}", auc="{:.3f}", colorfulness="{:.1f}",
-               gt_colorfulness="{:.1f}", params="{:,}", epochs="{}", minutes="{:.1f}")
+               gt_colorfulness="{:.1f}", psnr_colour="{:.2f}", params="{:,}", epochs="{}", minutes="{:.1f}",
+               training="{}")
     head = ["model", "PSNR dB ↑", "SSIM ↑", "MAE ↓", "acc@2 ↑", "AuC ↑", "colorfulness", "GT colorfulness",
-            "params", "epochs", "minutes"]
+            "PSNR, colour images", "params", "epochs", "minutes", "training"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"`{r['model']}`"] + [fmt[k].format(r[k]) for k in COLUMNS[2:]]

@@ -5,6 +5,8 @@
 
 Every model has an I/O contract (`contract(name_or_model)` -> (inputs, outputs)):
 inputs `rgb` | `gray` | `L`, outputs `rgb` | `ab` | `ab_bins` (value ranges: see data.py).
+Output layers are float32 whatever the global dtype policy, so that under mixed_bfloat16
+training (training.py --precision bfloat16) the losses see full-precision predictions.
 """
 
 import numpy as np
@@ -121,7 +123,7 @@ def _conv_autoencoder(name, input_shape, widths, latent_channels, convs_per_leve
         x = up_block(x, w, f"dec{i}_up")
         for j in range(convs_per_level - 1):
             x = conv_block(x, w, f"dec{i}_{j}")
-    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb")(x)
+    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb", dtype="float32")(x)
     decoder = keras.Model(z, out, name="decoder")
     return keras.Model(inputs, decoder(encoder(inputs)), name=name)
 
@@ -158,7 +160,7 @@ def autoencoder_3(input_shape=(32, 32, 3)) -> keras.Model:
     x = layers.Reshape(feat_shape, name="dec_reshape")(x)
     for i, w in reversed(list(enumerate((32, 64, 128)))):
         x = up_block(x, w, f"dec{i}_up")
-    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb")(x)
+    out = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="rgb", dtype="float32")(x)
     decoder = keras.Model(z, out, name="decoder")
     return keras.Model(inputs, decoder(encoder(inputs)), name="autoencoder_3")
 
@@ -181,7 +183,8 @@ def colorizer_1(input_shape=(32, 32, 1)) -> keras.Model:
     x = layers.Reshape(shape, name="dec_reshape")(x)
     for i, f in enumerate((256, 128, 64)):
         x = layers.Conv2DTranspose(f, 3, strides=2, activation="relu", padding="same", name=f"dec{i}_upconv")(x)
-    outputs = layers.Conv2DTranspose(3, 3, activation="sigmoid", padding="same", name="rgb")(x)
+    outputs = layers.Conv2DTranspose(3, 3, activation="sigmoid", padding="same", name="rgb",
+                                     dtype="float32")(x)
     return keras.Model(inputs, outputs, name="colorizer_1")
 
 
@@ -213,7 +216,7 @@ def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
     recombined unchanged by predict_rgb. L1 loss. Any H, W divisible by 8."""
     inputs = keras.Input(input_shape, name="colorizer_3_input")
     x = unet_trunk(inputs, UNET_WIDTHS, "unet")
-    outputs = layers.Conv2D(2, 1, activation="tanh", name="ab")(x)
+    outputs = layers.Conv2D(2, 1, activation="tanh", name="ab", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="colorizer_3")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", metrics=["mse"])
     return model
@@ -342,7 +345,7 @@ def patch_discriminator(input_shape, name="discriminator"):
         if i:
             x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"{name}_lrelu{i}")(x)
-    out = layers.Conv2D(1, 4, padding="same", name=f"{name}_logits")(x)
+    out = layers.Conv2D(1, 4, padding="same", name=f"{name}_logits", dtype="float32")(x)
     return keras.Model([L, ab], out, name=name)
 
 
@@ -358,8 +361,8 @@ class Pix2Pix(keras.Model):
         self.image_shape, self.l1_weight = tuple(image_shape), float(l1_weight)
         inputs = keras.Input(self.image_shape, name="generator_input")
         x = unet_trunk(inputs, UNET_WIDTHS, "gen")
-        self.generator = keras.Model(inputs, layers.Conv2D(2, 1, activation="tanh", name="gen_ab")(x),
-                                     name="generator")
+        ab = layers.Conv2D(2, 1, activation="tanh", name="gen_ab", dtype="float32")(x)
+        self.generator = keras.Model(inputs, ab, name="generator")
         self.discriminator = patch_discriminator(self.image_shape)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "g_adv", "d_loss")}
         self.built = True  # both halves are built functional models (BackupAndRestore requires it)

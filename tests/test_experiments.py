@@ -53,6 +53,10 @@ def test_metrics_table_rows(tiny_models, cifar_dir):
     assert rows[0]["epochs"] == 1 and rows[0]["params"] > 0 and rows[1]["kind"] == "baseline"
     assert rows[1]["psnr"] == pytest.approx(metrics.psnr(metrics.baseline(x, "gray"), x))
     assert all(r["gt_colorfulness"] == pytest.approx(metrics.colorfulness(x)) for r in rows)
+    rec = json.loads((tiny_models / "colorizer_3.json").read_text())
+    assert rows[0]["training"] == f"{rec['precision']}, batch {rec['batch_size']}" and rows[1]["training"] == "-"
+    keep = ~metrics.is_gray(x)
+    assert rows[1]["psnr_colour"] == pytest.approx(metrics.psnr(preds["gray"][keep], x[keep]))
     stats = evaluation.per_class(preds["gray"], x, y, n_classes=11)
     assert np.all(stats["colorfulness"][:10] < 1) and np.all(stats["gt_colorfulness"][:10] > 1)
     assert np.isnan(stats["psnr"][10])  # a class with no image

@@ -97,3 +97,17 @@ def test_baselines_on_known_images():
         metrics.baseline(red, "sepia")
     with pytest.raises(ValueError, match="mean_ab"):
         metrics.baseline(red, "mean_chroma")
+
+
+def test_psnr_colour_images_leaves_out_the_gray_ones():
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    gray = np.repeat(rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8), 3, axis=-1)
+    true = np.concatenate([colour, gray])
+    assert metrics.is_gray(true).tolist() == [False, False, False, True, True]
+    pred = np.clip(true.astype(int) + 4, 0, 255).astype(np.uint8)  # error on every image
+    pred[3:] = true[3:]                                              # the gray ones exact: 148 dB each
+    assert metrics.psnr(pred, true) > 60
+    assert metrics.psnr_colour_images(pred, true) == pytest.approx(metrics.psnr(pred[:3], true[:3]))
+    assert metrics.psnr_colour_images(pred, true) < 40
+    assert np.isnan(metrics.psnr_colour_images(gray, gray))

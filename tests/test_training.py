@@ -146,3 +146,50 @@ def test_model_train_notebook_runs_with_papermill(cifar_dir, tmp_path):
     nb = json.loads(out.read_text())
     images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
     assert images >= 5  # Figure 1, 2 diagrams, losses, colorizations
+
+
+@pytest.mark.parametrize("name", ["colorizer_5", "colorizer_2"])
+def test_bfloat16_training_saves_a_float32_model(cifar_dir, tmp_path, name):
+    if name == "colorizer_2":  # builds on a trained autoencoder_1 (float32) whose decoder it freezes
+        training.train("autoencoder_1", epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    rec = training.train(name, epochs=1, batch_size=32, subset=100, data_dir=cifar_dir, models_dir=tmp_path,
+                         precision="bfloat16", verbose=0)
+    assert rec["precision"] == "bfloat16" and rec["config"]["precision"] == "bfloat16"
+    assert np.isfinite(rec["best_val_loss"])
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    model = keras.models.load_model(tmp_path / f"{name}.keras")
+    inner = getattr(model, "generator", model)
+    assert {layer.dtype_policy.name for layer in inner._flatten_layers()} == {"float32"}
+    assert models.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).dtype == np.uint8
+
+
+def test_output_layers_stay_float32_under_mixed_precision():
+    with training.precision_policy("bfloat16"):
+        for name in ("colorizer_1", "colorizer_3", "autoencoder_1"):
+            model = models.get_model(name)
+            assert any(layer.compute_dtype == "bfloat16" for layer in model._flatten_layers()), name
+            assert model(np.zeros((1, 32, 32, model.input_shape[-1]), np.float32)).dtype == "float32", name
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"'float8'.*float32, bfloat16, float16"):
+        training.train("colorizer_3", epochs=1, subset=10, models_dir=tmp_path, precision="float8")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit) as e:  # the command line refuses it too, listing the choices
+        training.main(["colorizer_3", "--precision", "float8", "--models-dir", str(tmp_path)])
+    assert e.value.code == 2 and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="'half'"):
+        with training.precision_policy("half"):
+            pass
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    assert training.resolve_precision("auto") == "float32"  # emulated bfloat16 would be slower
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    import tensorflow as tf
+    expected = "float32" if tf.config.list_logical_devices("GPU") else "bfloat16"
+    assert training.resolve_precision("auto") == expected
+    assert training.resolve_precision("float16") == "float16"
