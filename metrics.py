@@ -43,11 +43,13 @@ def is_gray(images):
 
 def psnr_colour_images(pred, true):
     """`psnr` over the images of `true` that have colour (not `is_gray`). The `gray` baseline
-    reproduces an already-gray image exactly (148.1 dB), so 1 % of such images add ~1.2 dB to its
-    mean PSNR that no colorizer, which cannot tell them apart from their gray input, can earn;
-    this column shows the comparison without them. NaN if every image is gray."""
+    reproduces an already-gray image exactly (148.1 dB): CIFAR-10's 113 such test images (1.1 %)
+    add 1.4 dB to its mean PSNR that no colorizer, which cannot tell them apart from their gray
+    input, can earn; this column shows the comparison without them. NaN if every image is gray."""
     keep = ~is_gray(true)
-    return float(psnr_per_image(np.asarray(pred)[keep], np.asarray(true)[keep]).mean()) if keep.any() else float("nan")
+    if not keep.any():
+        return float("nan")
+    return float(psnr_per_image(np.asarray(pred)[keep], np.asarray(true)[keep]).mean())
 
 
 def ssim(pred, true):

@@ -27,8 +27,8 @@ import data
 import models
 
 # Settled by benchmarks/throughput.py --compare and benchmarks/speed_quality.py (README, Performance):
-# bfloat16 at batch 128 trains colorizer_3 1.5x faster than float32 at 64 on this AVX-512 BF16 CPU,
-# within the 0.1 dB quality tolerance; XLA was slower on every model.
+# on this AVX-512 BF16 CPU, bfloat16 at batch 128 trains every model 1.15-1.77x faster than float32 at
+# batch 32 (colorizer_3 1.54x), within the 0.1 dB quality tolerance; XLA was slower on every model.
 DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
