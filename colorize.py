@@ -93,9 +93,10 @@ def _recombine(full_rgb, ab_full, rows=256):
     return out
 
 
-def colorize_image(pil_image, model, working_size=None):
+def colorize_image(pil_image, model, working_size=None, saturation=1.0):
     """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
-    the same width and height."""
+    the same width and height. `saturation` multiplies the predicted chroma (1: as trained)."""
+    saturation = models.check_saturation(saturation)
     img = ImageOps.exif_transpose(pil_image)
     alpha = None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -104,7 +105,7 @@ def colorize_image(pil_image, model, working_size=None):
     full = np.asarray(rgb)
     h, w = _working_shape(full.shape[0], full.shape[1], model, working_size)
     small = np.asarray(rgb.resize((w, h), Image.Resampling.BOX if w < full.shape[1] else Image.Resampling.BICUBIC))
-    ab = models.predict_ab(_model_at(model, h, w), small[None])[0]                   # (h, w, 2)
+    ab = models.predict_ab(_model_at(model, h, w), small[None])[0] * saturation      # (h, w, 2)
     # chroma is smooth: bilinear upsampling of each channel to the full size
     ab_full = np.stack([np.asarray(Image.fromarray(ab[..., i]).resize(rgb.size, Image.Resampling.BILINEAR))
                         for i in range(2)], axis=-1)
@@ -157,11 +158,18 @@ def main(argv=None):
     p.add_argument("-o", "--outdir", default="colorized")
     p.add_argument("--working-size", type=int, default=None,
                    help="short side, in pixels, at which the model predicts chroma (default: its training size)")
+    p.add_argument("--saturation", type=float, default=1.0,
+                   help="multiply the predicted chroma: 1 = as trained (default), 2 = twice as vivid, "
+                        f"0 = gray; from 0 to {models.MAX_SATURATION:g}")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: gray | colour")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = p.parse_args(argv)
     if args.working_size is not None and args.working_size < 1:
         p.error(f"--working-size must be a positive number of pixels, got {args.working_size}")
+    try:
+        models.check_saturation(args.saturation)
+    except ValueError as e:
+        p.error(f"--{e}")
     try:
         model = load_colorizer(args.model, args.models_dir)
     except (ValueError, FileNotFoundError) as e:
@@ -183,7 +191,7 @@ def main(argv=None):
         try:
             with Image.open(f) as img:
                 img.load()
-                color = colorize_image(img, model, args.working_size)
+                color = colorize_image(img, model, args.working_size, args.saturation)
                 gray = data.pil_to_rgb(img).convert("L") if args.compare else None
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             failed.append(f"{f}: not a readable image ({type(e).__name__}: {e})")

@@ -35,6 +35,23 @@ def predictions(trained, images):
     return {name: models.predict_rgb(model, images) for name, (model, _) in trained.items()}
 
 
+def variant_name(name, saturation):
+    """Table name of a model decoded with another chroma multiplier, e.g. 'colorizer_3 ×2 chroma'."""
+    return f"{name} ×{saturation:g} chroma"
+
+
+def base_model(row_name):
+    """The registered model behind a table row name ('colorizer_3 ×2 chroma' -> 'colorizer_3')."""
+    return row_name.split(" ×")[0]
+
+
+def saturated_predictions(trained, images, saturation):
+    """{variant name: uint8 RGB} for each `{model name: chroma multiplier}` in `saturation` whose
+    model is trained (decoding variants: the same weights, chroma scaled by models.predict_rgb)."""
+    return {variant_name(name, s): models.predict_rgb(trained[name][0], images, saturation=s)
+            for name, s in (saturation or {}).items() if name in trained}
+
+
 def baselines(images, train_images):
     """The do-nothing colorizations: `gray` and `mean_chroma` (training set's mean ab)."""
     return {"gray": metrics.baseline(images, "gray"),
@@ -44,12 +61,14 @@ def baselines(images, train_images):
 def metrics_table(preds, true, trained):
     """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
     colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
-    parameters, epochs, training minutes and training settings (precision, batch size)."""
+    parameters, epochs, training minutes and training settings (precision, batch size).
+    Decoding variants (`saturated_predictions`) get their model's record and kind 'variant'."""
     gt = metrics.colorfulness(true)
     rows = []
     for name, pred in preds.items():
-        model, record = trained.get(name, (None, {}))
-        kind = models.MODELS[name].kind if name in models.MODELS else "baseline"
+        base = base_model(name)
+        model, record = trained.get(base, (None, {}))
+        kind = ("variant" if base != name else models.MODELS[name].kind) if base in models.MODELS else "baseline"
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
         rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
                          psnr_colour=metrics.psnr_colour_images(pred, true),

@@ -474,17 +474,41 @@ def predict_ab(model, images, batch_size=256):
     return data.unscale_ab(y)
 
 
-def predict_rgb(model, images, batch_size=256):
+MAX_SATURATION = 5.0
+
+
+def check_saturation(saturation):
+    """`saturation` as a float in [0, MAX_SATURATION], or a ValueError naming the value."""
+    try:
+        s = float(saturation)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not 0 <= s <= MAX_SATURATION:  # also rejects NaN
+        raise ValueError(f"saturation must be a number from 0 to {MAX_SATURATION:g} (1 = as trained), got {saturation!r}")
+    return s
+
+
+def scale_chroma(rgb, saturation):
+    """uint8 RGB with its CIE a*, b* multiplied by `saturation` (L* kept)."""
+    lab = data.rgb_to_lab(rgb)
+    lab[..., 1:] *= saturation
+    return data.to_uint8(data.lab_to_rgb(lab))
+
+
+def predict_rgb(model, images, batch_size=256, saturation=1.0):
     """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
     registered autoencoder or colorizer: input conversion, Lab scaling, bin decoding and
-    recombination with the input's own L all happen here."""
+    recombination with the input's own L all happen here. `saturation` multiplies the predicted
+    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
+    saturation = check_saturation(saturation)
     inputs, outputs = contract(model)
     if outputs == "rgb":
-        return data.to_uint8(model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0))
-    ab = predict_ab(model, images, batch_size)
+        rgb = data.to_uint8(model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0))
+        return rgb if saturation == 1 else scale_chroma(rgb, saturation)
+    ab = predict_ab(model, images, batch_size) * saturation
     return data.lab_from_model(data.model_inputs(images, "L"), data.scale_ab(ab))
 
 

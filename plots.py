@@ -57,7 +57,7 @@ def gray_column(images):
 def plot_metric_bars(rows, gt_colorfulness=None):
     """PSNR and colorfulness of every model and baseline, side by side."""
     names = [r["model"] for r in rows]
-    colors = ["0.6" if r["kind"] == "baseline" else ("C0" if r["kind"] == "colorizer" else "C2") for r in rows]
+    colors = [{"baseline": "0.6", "colorizer": "C0", "variant": "C1"}.get(r["kind"], "C2") for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB, higher is better)"),
                            (axes[1], "colorfulness", "colorfulness (Hasler & Süsstrunk M3)")):

@@ -156,3 +156,30 @@ def test_autoencoder_is_not_a_colorizer(models_dir):
         colorize.load_colorizer("autoencoder_1", models_dir)
     with pytest.raises(ValueError, match="autoencoder, not a colorizer"):
         colorize.load_colorizer(str(models_dir / "autoencoder_1.keras"))
+
+
+def _red_model():
+    """colorizer_3 whose output is a constant chroma (a*, b*) = 110·tanh(0.3), 110·tanh(0.2)."""
+    model = models.get_model("colorizer_3")
+    model.get_layer("ab").kernel.assign(np.zeros(model.get_layer("ab").kernel.shape, np.float32))
+    model.get_layer("ab").bias.assign(np.array([0.3, 0.2], np.float32))
+    return model
+
+
+@pytest.mark.parametrize("s", [0.0, 0.5, 2.0])
+def test_saturation_scales_chroma_keeps_L(s):
+    model = _red_model()
+    gray = Image.fromarray(np.full((40, 56), 120, np.uint8))
+    lab = data.rgb_to_lab(np.asarray(colorize.colorize_image(gray, model, saturation=s)))
+    np.testing.assert_allclose(lab[..., 1].mean(), s * 110 * np.tanh(0.3), atol=1.5)
+    np.testing.assert_allclose(lab[..., 2].mean(), s * 110 * np.tanh(0.2), atol=1.5)
+    np.testing.assert_allclose(lab[..., 0].mean(), data.photo_L(np.full((1, 1, 3), 120, np.uint8)).mean(), atol=1.0)
+
+
+def test_cli_rejects_bad_saturation(tmp_path, models_dir, capsys):
+    for bad in ("-1", "nan", "9"):
+        with pytest.raises(SystemExit) as e:
+            colorize.main(["x.png", "--models-dir", str(models_dir), "--saturation", bad])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "--saturation must be a number from 0 to 5" in err and bad in err.lower()

@@ -33,7 +33,7 @@ def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_pa
     missing = [f for f in FIGURES if not (figs / f).exists()]
     assert not missing, missing
     text = (figs / "metrics.md").read_text()
-    for name in ("colorizer_1", "colorizer_3", "gray", "mean_chroma"):
+    for name in ("colorizer_1", "colorizer_3", "colorizer_3 ×2 chroma", "gray", "mean_chroma"):
         assert f"`{name}`" in text
     assert "colorizer_5" not in text  # not trained: skipped, not an error
     nb = json.loads(out.read_text())
@@ -60,3 +60,19 @@ def test_metrics_table_rows(tiny_models, cifar_dir):
     stats = evaluation.per_class(preds["gray"], x, y, n_classes=11)
     assert np.all(stats["colorfulness"][:10] < 1) and np.all(stats["gt_colorfulness"][:10] > 1)
     assert np.isnan(stats["psnr"][10])  # a class with no image
+
+
+def test_saturated_variant_rows(tiny_models, cifar_dir):
+    import data
+    trained = evaluation.load_trained(tiny_models, ["colorizer_3"])
+    (x_train, _), (x_test, _) = data.load_cifar10(cifar_dir)
+    x = x_test[::250]
+    vivid = evaluation.saturated_predictions(trained, x, {"colorizer_3": 2.0, "colorizer_5": 1.5})
+    assert list(vivid) == ["colorizer_3 ×2 chroma"]  # an untrained model's variant is skipped
+    rows = evaluation.metrics_table(evaluation.predictions(trained, x) | vivid, x, trained)
+    plain, var = rows
+    assert var["model"] == "colorizer_3 ×2 chroma" and var["kind"] == "variant" and plain["kind"] == "colorizer"
+    assert var["epochs"] == plain["epochs"] and var["params"] == plain["params"]
+    assert var["colorfulness"] > plain["colorfulness"]
+    assert evaluation.best_colorizer(rows) == "colorizer_3"  # a variant is never "the best colorizer"
+    assert evaluation.base_model("colorizer_3 ×2 chroma") == "colorizer_3"

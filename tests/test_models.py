@@ -239,3 +239,29 @@ def test_at_size_rebuilds_fully_convolutional_models_only():
         models.at_size(model, 30, 64)
     with pytest.raises(ValueError, match="fixed input size"):
         models.at_size(models.get_model("colorizer_1"), 64, 64)
+
+
+@pytest.mark.parametrize("name", ["colorizer_1", "colorizer_3"])
+def test_predict_rgb_saturation_scales_chroma(name):
+    keras.utils.set_random_seed(0)
+    model = models.get_model(name)
+    imgs = synthetic_images(4)
+    # an untrained model predicts almost no chroma: give its output layer a colour bias
+    if name == "colorizer_3":
+        model.get_layer("ab").bias.assign(np.array([0.2, -0.15], np.float32))
+    else:
+        model.get_layer("rgb").bias.assign(np.array([0.6, 0.0, -0.6], np.float32))  # before the sigmoid
+    base = models.predict_rgb(model, imgs)
+    np.testing.assert_array_equal(models.predict_rgb(model, imgs, saturation=1.0), base)
+    chroma = lambda x: np.hypot(*np.moveaxis(data.rgb_to_lab(x)[..., 1:], -1, 0)).mean()  # noqa: E731
+    gray = models.predict_rgb(model, imgs, saturation=0)
+    assert chroma(gray) < 0.5 < chroma(base)
+    assert 1.6 < chroma(models.predict_rgb(model, imgs, saturation=2)) / chroma(base) < 2.1
+    L = lambda x: data.rgb_to_lab(x)[..., 0]  # noqa: E731
+    assert np.abs(L(gray) - L(base)).mean() < 1.0
+
+
+@pytest.mark.parametrize("bad", [-0.5, 5.5, float("nan"), "vivid", None])
+def test_saturation_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="saturation must be a number from 0 to 5"):
+        models.predict_rgb(models.get_model("colorizer_1"), synthetic_images(2), saturation=bad)
