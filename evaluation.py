@@ -68,7 +68,10 @@ def metrics_table(preds, true, trained):
     for name, pred in preds.items():
         base = base_model(name)
         model, record = trained.get(base, (None, {}))
-        kind = ("variant" if base != name else models.MODELS[name].kind) if base in models.MODELS else "baseline"
+        if base not in models.MODELS:
+            kind = "baseline"
+        else:
+            kind = "variant" if base != name else models.MODELS[name].kind
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
         rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
                          psnr_colour=metrics.psnr_colour_images(pred, true),

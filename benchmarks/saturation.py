@@ -24,15 +24,16 @@ import models  # noqa: E402
 import training  # noqa: E402
 
 
+def scores(pred, images):
+    """The metrics this sweep prints, of uint8 RGB `pred` against `images`."""
+    return dict(colorfulness=metrics.colorfulness(pred), mae=metrics.mae(pred, images),
+                psnr=metrics.psnr(pred, images), ssim=metrics.ssim(pred, images),
+                acc2=metrics.lab_accuracy(pred, images))
+
+
 def sweep(model, images, factors):
-    """[(factor, {metric: value})] for each chroma multiplier, on uint8 RGB `images`."""
-    out = []
-    for s in factors:
-        pred = models.predict_rgb(model, images, saturation=s)
-        out.append((s, dict(colorfulness=metrics.colorfulness(pred), mae=metrics.mae(pred, images),
-                            psnr=metrics.psnr(pred, images), ssim=metrics.ssim(pred, images),
-                            acc2=metrics.lab_accuracy(pred, images))))
-    return out
+    """[(factor, scores)] for each chroma multiplier, on uint8 RGB `images`."""
+    return [(s, scores(models.predict_rgb(model, images, saturation=s), images)) for s in factors]
 
 
 def smallest_reaching(results, gray_mae, target):
@@ -61,9 +62,7 @@ def main():
     x, _ = training.load_training_images(args.data_dir)
     _, val_idx = data.split_train_val(len(x), args.val_fraction, args.seed)
     val = x[val_idx]
-    gray = metrics.baseline(val, "gray")
-    g = dict(colorfulness=metrics.colorfulness(gray), mae=metrics.mae(gray, val), psnr=metrics.psnr(gray, val),
-             ssim=metrics.ssim(gray, val), acc2=metrics.lab_accuracy(gray, val))
+    g = scores(metrics.baseline(val, "gray"), val)
     results = sweep(model, val, sorted(args.factors))
     print(f"{model.name} on {len(val)} validation images; ground-truth colorfulness {metrics.colorfulness(val):.1f}\n")
     print("| chroma × | colorfulness | MAE ↓ | PSNR dB ↑ | SSIM ↑ | acc@2 ↑ |\n|---|---|---|---|---|---|")
