@@ -1,7 +1,7 @@
-"""Evaluate trained models on the CIFAR-10 test set: the metrics table, per-class results, and
-the figures of experiments.ipynb (which only calls these functions)."""
+"""Evaluate trained models: the CIFAR-10 metrics table, per-class results, the photo-folder
+(landscapes) report, and the figures of experiments.ipynb (which only calls these functions)."""
 
-import json
+import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import pathlib
 
 import numpy as np
@@ -10,23 +10,25 @@ import data
 import metrics
 import models
 import plots
+import store
 
 COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness", "gt_colorfulness",
            "psnr_colour", "params", "epochs", "minutes", "training"]
 
 
-def load_trained(models_dir, names=None):
-    """{name: (model, record)} of the registered models found in `models_dir`, in registry order;
-    the missing ones are skipped with a printed note."""
-    import keras
-    found = {}
-    for name in names or models.MODELS:
-        path, record = pathlib.Path(models_dir) / f"{name}.keras", pathlib.Path(models_dir) / f"{name}.json"
-        if not path.exists():
-            print(f"note: {name} is not trained ({path} missing); skipped")
-            continue
-        found[name] = (keras.models.load_model(path), json.loads(record.read_text()) if record.exists() else {})
-    return found
+def load_trained(models_dir, names=None, dataset="cifar10"):
+    """{name: (model, record)} of the registered models found in `models_dir` (see store.trained)."""
+    return store.trained(models_dir, dataset, names)
+
+
+def colorized(model, images):
+    """uint8 RGB output of any trained model for uint8 RGB images: a colorizer colorizes their
+    gray as colorize.py does (at its own working size, the images' full-resolution L kept), an
+    autoencoder reconstructs them."""
+    import colorize
+    if models.spec(model.name).kind == "colorizer":
+        return colorize.colorize_array(images, model)
+    return models.predict_rgb(model, images)
 
 
 def predictions(trained, images):
@@ -41,8 +43,20 @@ def variant_name(name, saturation):
 
 
 def base_model(row_name):
-    """The registered model behind a table row name ('colorizer_3 ×2 chroma' -> 'colorizer_3')."""
-    return row_name.split(" ×")[0]
+    """The registered model behind a table row name ('colorizer_3 ×2 chroma' -> 'colorizer_3',
+    'colorizer_3 (CIFAR-10)' -> 'colorizer_3')."""
+    return row_name.split(" ×")[0].split(" (")[0]
+
+
+def row_kind(row_name):
+    """'baseline' (gray, mean_chroma), 'variant' (a decoding variant), 'before' (a model trained
+    on other data, e.g. 'colorizer_3 (CIFAR-10)' in the landscapes table), or the model's kind."""
+    base = base_model(row_name)
+    if base not in models.MODELS:
+        return "baseline"
+    if " ×" in row_name:
+        return "variant"
+    return "before" if base != row_name else models.MODELS[base].kind
 
 
 def saturated_predictions(trained, images, saturation):
@@ -58,26 +72,26 @@ def baselines(images, train_images):
             "mean_chroma": metrics.baseline(images, "mean_chroma", ab=metrics.mean_ab(train_images))}
 
 
-def metrics_table(preds, true, trained):
+def metrics_table(preds, true, trained, progress=print):
     """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
     colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
     parameters, epochs, training minutes and training settings (precision, batch size).
     Decoding variants (`saturated_predictions`) get their model's record and kind 'variant'."""
     gt = metrics.colorfulness(true)
+    import time
     rows = []
     for name, pred in preds.items():
-        base = base_model(name)
-        model, record = trained.get(base, (None, {}))
-        if base not in models.MODELS:
-            kind = "baseline"
-        else:
-            kind = "variant" if base != name else models.MODELS[name].kind
+        t = time.perf_counter()
+        kind = row_kind(name)
+        model, record = trained.get(name, trained.get(base_model(name), (None, {})))
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
         rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
                          psnr_colour=metrics.psnr_colour_images(pred, true),
                          params=record.get("params", model.count_params() if model else 0),
                          epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0),
                          training=training))
+        if progress:
+            progress(f"{name}: metrics on {len(true)} images in {time.perf_counter() - t:.1f} s")
     return rows
 
 
@@ -144,3 +158,109 @@ def sample_photos():
             continue
         photos[name] = img[..., :3].astype(np.uint8)
     return photos
+
+
+# ----------------------------------------------------------------------------- photo folders (landscapes)
+
+EVAL_SIZE = data.EVAL_SIZE  # landscape photos are 150x150: evaluated at that size (centre crop for the few others)
+
+
+def folder_test_set(data_name="landscapes", size=EVAL_SIZE):
+    """The colour test photos of a folder dataset at `size` (uint8), their labels, the class names,
+    and how many black-and-white test photos were left out."""
+    test = data.load_folder_split(data_name, "test", size)
+    colour = test.colour_index()
+    return np.asarray(test.images[colour]), test.labels[colour], test.class_names, int(len(test) - len(colour))
+
+
+def folder_predictions(trained, images, progress=print):
+    """{name: uint8 RGB} for each trained colorizer, colorized as colorize.py does (each model at its
+    own training size, the photo's full-resolution L kept)."""
+    import time
+    import colorize
+    out = {}
+    for name, (model, _) in trained.items():
+        t = time.perf_counter()
+        out[name] = colorize.colorize_array(images, model)
+        progress(f"{name}: {len(images)} photos in {time.perf_counter() - t:.1f} s")
+    return out
+
+
+def folder_table(preds, true, trained, train_sample):
+    """Metrics rows for a photo-folder evaluation: every model in `preds` (kind from the registry,
+    record from `trained`, which may hold a 'before' model under another row name) and the gray
+    and mean_chroma baselines (mean chroma of `train_sample`)."""
+    preds = dict(preds) | baselines(true, train_sample)
+    return metrics_table(preds, true, trained)
+
+
+def folder_available(data_name):
+    """True when `data_name` resolves to a folder (e.g. 'landscapes' with $LANDSCAPES_DIR set)."""
+    try:
+        data.resolve_folder(data_name)
+        return True
+    except (FileNotFoundError, TypeError):
+        return False
+
+
+def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_show=8, seed=0, progress=print):
+    """The photo-folder part of experiments.ipynb: every colorizer trained on `data_name`, the
+    CIFAR-10 `before` model (as colorize.py used it before), gray and mean_chroma, on the folder's
+    colour test photos. Writes `figures_dir`/metrics.csv/.md, colorizations.png (n_show photos at
+    their own resolution), per_class.png, losses.png. Returns (rows, info dict)."""
+    figures_dir = pathlib.Path(figures_dir)
+    dataset = data.dataset_name(data_name)
+    images, labels, class_names, n_gray = folder_test_set(data_name)
+    trained = store.trained(models_dir, dataset, models.list_models("colorizer"))
+    if before:
+        p = store.path(before, models_dir)
+        if p.exists():
+            trained[f"{before} (CIFAR-10)"] = (store.load(p), store.record(p))
+    preds = folder_predictions(trained, images, progress)
+    train = data.load_folder_split(data_name, "train", data.crop_size(64))
+    sample = np.sort(np.random.default_rng(seed).choice(train.colour_index(), min(2000, len(train)), replace=False))
+    rows = folder_table(preds, images, trained, data.centre_crops(train.images[sample], 64))
+    table = write_table(rows, figures_dir)
+    show = np.sort(np.random.default_rng(seed).choice(len(images), min(n_show, len(images)), replace=False))
+    cols = {"gray input": plots.gray_column(images[show])} | {n: p[show] for n, p in preds.items()} | \
+           {"original": images[show]}
+    save(plots.plot_grid(cols, size=1.6), figures_dir / "colorizations.png")
+    best = best_colorizer(rows)
+    if best:
+        stats = per_class(preds[best], images, labels, len(class_names))
+        save(plots.plot_per_class(stats, class_names, best), figures_dir / "per_class.png")
+    records = [rec for name, (_, rec) in trained.items() if rec and name in models.MODELS]
+    if records:
+        save(plots.plot_losses(records, title=f"{dataset}: train (solid) and validation (dashed) loss"),
+             figures_dir / "losses.png")
+    return rows, dict(table=table, best=best, n_colour=len(images), n_gray=n_gray, classes=class_names)
+
+
+PUBLISHED = "figures"  # what the README shows; experiments.ipynb writes here only with publish=True
+
+
+def published_markdown(figures_dir=PUBLISHED):
+    """The published results as Markdown (tables from figures/**/metrics.md, key figures): the
+    first cell of experiments.ipynb, so a reader sees them before running anything."""
+    figures_dir = pathlib.Path(figures_dir)
+    parts = ["## Published results (from `figures/`, written by `benchmarks/train_all.py`; nothing below "
+             "needs running to see them)"]
+    land = figures_dir / "landscapes" / "metrics.md"
+    if land.exists():
+        parts += ["### Landscapes (colour test photos)", land.read_text().strip(),
+                  f"![landscapes]({PUBLISHED}/landscapes/colorizations.png)"]
+    cifar = figures_dir / "metrics.md"
+    if cifar.exists():
+        parts += ["### CIFAR-10 (10,000 test images)", cifar.read_text().strip(),
+                  f"![colorizations]({PUBLISHED}/colorizations.png)"]
+    return "\n\n".join(parts)
+
+
+def sync_published_cell(notebook="experiments.ipynb", figures_dir=PUBLISHED):
+    """Rewrite the cell tagged `published` of `notebook` from the published tables."""
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if "published" in cell.get("metadata", {}).get("tags", []):
+            cell.source = published_markdown(figures_dir)
+    nbformat.write(nb, notebook)

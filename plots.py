@@ -2,6 +2,7 @@
 
 import numpy as np
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 import data
 
@@ -12,9 +13,10 @@ def plot_losses(records, title=None):
     for i, rec in enumerate(records):
         h, color = rec["history"], f"C{i}"
         epochs = np.arange(1, len(h["loss"]) + 1)
-        ax.plot(epochs, h["loss"], "-", color=color, label=f"{rec['model']} train")
+        ax.plot(epochs, h["loss"], "-o", color=color, markersize=3, label=f"{rec['model']} train")
         if "val_loss" in h:
-            ax.plot(epochs, h["val_loss"], "--", color=color, label=f"{rec['model']} val")
+            ax.plot(epochs, h["val_loss"], "--s", color=color, markersize=3, label=f"{rec['model']} val")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, one run may have one
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (each model's own)")
     ax.set_yscale("log")

@@ -10,10 +10,10 @@ Files in `models_dir` for a model NAME:
                             started again with the same arguments continues from there
 """
 
+import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import argparse
 import contextlib
 import datetime
-import json
 import math
 import os
 import pathlib
@@ -24,7 +24,9 @@ import numpy as np
 import keras
 
 import data
+import data as data_module  # train() has an argument named `data`
 import models
+import store
 
 # Settled by benchmarks/throughput.py --compare and benchmarks/speed_quality.py (README, Performance):
 # on this AVX-512 BF16 CPU, bfloat16 at batch 128 trains every model 1.15-1.77x faster than float32 at
@@ -78,7 +80,11 @@ class TimeBudget(keras.callbacks.Callback):
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.state_path = pathlib.Path(state_path)
         self.state = _read_json(self.state_path) or {"epochs_done": 0, "seconds": 0.0}
-        self.stopped = False
+
+    @property
+    def stopped(self):
+        """True once the budget has stopped training (kept in the state file: a resumed run knows)."""
+        return bool(self.state.get("stopped_by_budget"))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t = time.perf_counter()
@@ -86,54 +92,13 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.state["seconds"] += time.perf_counter() - self._t
         self.state["epochs_done"] = epoch + 1
-        _write_json(self.state_path, self.state)
         if self.max_seconds is not None and self.state["seconds"] >= self.max_seconds:
-            self.stopped = True
+            self.state["stopped_by_budget"] = True
             self.model.stop_training = True
+        _write_json(self.state_path, self.state)
 
 
-def _read_json(path):
-    path = pathlib.Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _write_json(path, obj):
-    """Write to a temporary name and rename: an interrupted write never leaves half a file."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, path)
-
-
-def save_model(model, path):
-    """Save a `.keras` file atomically (temporary name, then rename), its archive deflated:
-    Keras stores it uncompressed, and a fresh optimizer's all-zero moments then cost twice the
-    weights' size on disk."""
-    import zipfile
-    path = pathlib.Path(path)
-    tmp, packed = path.with_name(path.stem + ".tmp.keras"), path.with_name(path.stem + ".tmp2.keras")
-    model.save(tmp)
-    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            dst.writestr(item.filename, src.read(item.filename))
-    tmp.unlink()
-    os.replace(packed, path)
-
-
-def read_history(csv_path):
-    """Per-epoch history from a CSVLogger file; a row repeated by a resumed epoch counts once (last)."""
-    import csv
-    if not pathlib.Path(csv_path).exists():
-        return {}
-    rows = {}
-    with open(csv_path) as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(rows):
-        for k, v in rows[epoch].items():
-            history.setdefault(k, []).append(int(v) if k == "epoch" else float(v))
-    return history
+_read_json, _write_json, save_model, read_history = store.read_json, store.write_json, store.save_model, store.read_history
 
 
 def default_strategy():
@@ -147,107 +112,201 @@ def load_training_images(data_dir=None, subset=None, seed=0):
     """CIFAR-10 training images (uint8) and their source description; `subset` keeps a seeded
     random sample of that many (the folder is ordered by class, so never the first N)."""
     (x, y), _ = data.load_cifar10(data_dir)
-    source = str(data_dir or os.environ.get("CIFAR10_DIR") or "keras.datasets.cifar10")
     if subset is not None:
-        if not 0 < subset <= len(x):
-            raise ValueError(f"subset must be between 1 and {len(x)}, got {subset}")
-        x = x[np.sort(np.random.default_rng(seed).choice(len(x), subset, replace=False))]
-    return x, source
+        x = x[_subset(len(x), subset, seed)]
+    return x, data.describe_source("cifar10")
 
 
-def _required_models(builder, models_dir):
-    """Load the trained models a builder sits on (colorizer_2 -> autoencoder_1)."""
+def _subset(n, subset, seed):
+    if not 0 < subset <= n:
+        raise ValueError(f"subset must be between 1 and {n}, got {subset}")
+    return np.sort(np.random.default_rng(seed).choice(n, subset, replace=False))
+
+
+def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fraction, batch_size, drop_remainder):
+    """Training and validation pipelines for a model's contract, with what the record says of
+    them. CIFAR-10 is held in memory; a photo folder streams from its memory-mapped cache (random
+    crops and flips for training, centre crops for validation), black-and-white photos left out."""
+    inputs, outputs = builder.inputs, builder.outputs
+    if data_name in (None, "cifar10"):
+        x, source = load_training_images(data_dir, subset, seed)
+        train_idx, val_idx = data.split_train_val(len(x), val_fraction, seed)
+        train_ds, val_ds = data.make_train_val(x, inputs, outputs, batch_size, val_fraction, seed,
+                                               drop_remainder=drop_remainder)
+        return dict(train_ds=train_ds, val_ds=val_ds, fit_images=x[train_idx], calib_images=x[val_idx],
+                    info=dict(data_source=source, train_images=len(train_idx), val_images=len(val_idx),
+                              gray_skipped=0))
+    fd = data.load_folder_split(data_name, "train", data.crop_size(image_size))
+    colour = fd.colour_index()
+    print(f"{len(fd) - len(colour)} black-and-white photos of {len(fd)} left out of training")
+    if subset is not None:
+        colour = colour[_subset(len(colour), subset, seed)]
+    t, v = data.split_train_val(len(colour), val_fraction, seed)
+    train_rows, val_rows = colour[t], colour[v]
+    val_images = data.centre_crops(fd.images[val_rows], image_size)
+    fit_rows = train_rows[_subset(len(train_rows), min(2000, len(train_rows)), seed)]
+    return dict(train_ds=data.make_folder_train(fd, train_rows, image_size, inputs, outputs, batch_size, seed,
+                                                drop_remainder),
+                val_ds=data.make_dataset(val_images, inputs, outputs, batch_size, shuffle=False,
+                                         drop_remainder=drop_remainder),
+                fit_images=data.centre_crops(fd.images[fit_rows], image_size),
+                # decoding settings are chosen on the validation photos at the size they are judged at
+                calib_images=lambda: np.asarray(data.load_folder_split(data_name, "train", data.EVAL_SIZE).images[val_rows]),
+                info=dict(data_source=data.describe_source(data_name), train_images=len(train_rows),
+                          val_images=len(val_rows), gray_skipped=len(fd) - len(colour) if subset is None else None))
+
+
+def _required_models(builder, models_dir, dataset):
+    """Load the trained models a builder sits on (colorizer_2 -> autoencoder_1), trained on the same data."""
     out = {}
     for name in builder.requires:
-        path = pathlib.Path(models_dir) / f"{name}.keras"
+        path = store.path(name, models_dir, dataset)
         if not path.exists():
             raise FileNotFoundError(
                 f"{builder.__name__} builds on a trained {name}, and {path} does not exist. "
-                f"Train it first: python training.py {name} --models-dir {models_dir}")
-        out[name] = keras.models.load_model(path)
+                f"Train it first: python training.py {name} (with the same --data and --image-size)")
+        out[name] = store.load(path)
     return out
 
 
-def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
-          data_dir=None, subset=None, models_dir="saved_models", seed=0, resume=True, overwrite=False,
-          learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
-          precision=DEFAULTS["precision"], strategy=None, verbose="auto"):
-    """Train `model_name` on CIFAR-10 and write `models_dir/<name>.keras` and `.json`.
+def builder_kwargs(builder, models_dir, fit_images, dataset="cifar10"):
+    """Every argument a builder needs beyond its input shape: trained models it sits on, and
+    arguments derived from the training images (colorizer_4/6's ab bins)."""
+    kwargs = _required_models(builder, models_dir, dataset)
+    if builder.data_kwargs:
+        kwargs.update(builder.data_kwargs(fit_images))
+    return kwargs
 
-    The data pipeline follows the model's I/O contract; the validation split (`val_fraction`,
-    seeded) comes out of the training set. Killed and started again with the same arguments,
-    the run continues from its last finished epoch. `max_minutes` stops after the epoch in
-    which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
-    bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
-    training computes, not what is saved: the saved model is float32.
-    Returns the record written to the JSON file.
-    """
-    builder = models._builder(model_name)  # an unknown name raises the error that lists the names
-    precision = resolve_precision(precision)  # before anything is written
-    models_dir = pathlib.Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    final, record_path = models_dir / f"{model_name}.keras", models_dir / f"{model_name}.json"
-    run_dir, csv_path = models_dir / f"{model_name}.run", models_dir / f"{model_name}.log.csv"
-    config = dict(model_name=model_name, epochs=epochs, batch_size=batch_size, max_minutes=max_minutes,
-                  data_dir=str(data_dir or os.environ.get("CIFAR10_DIR") or ""), subset=subset, seed=seed,
-                  learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
-                  precision=precision)
 
-    previous = _read_json(run_dir / "config.json")
+def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
+    """Decide resume / fresh / refuse for a run, and make its work folder. Returns
+    (paths, resuming, None), or (paths, None, record) when it is trained already."""
+    paths = {k: store.path(model_name, models_dir, dataset, suffix)
+             for k, suffix in (("final", ".keras"), ("record", ".json"), ("run", ".run"), ("csv", ".log.csv"))}
+    paths["final"].parent.mkdir(parents=True, exist_ok=True)
+    previous = _read_json(paths["run"] / "config.json")
     resuming = resume and previous == config
-    if final.exists() and not resuming and not overwrite:
-        done = _read_json(record_path) or {}
+    if previous and not resuming:
+        state = _read_json(paths["run"] / "state.json") or {}
+        changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
+        print(f"Discarding the interrupted run of {model_name} in {paths['run']} ({state.get('epochs_done', 0)} "
+              f"epochs done): " + (f"its arguments differ {changed}" if changed else "resume=False"), flush=True)
+    if paths["final"].exists() and not resuming and not overwrite:
+        done = _read_json(paths["record"]) or {}
         if done.get("config") == config:
-            print(f"{final} is already trained with these arguments; nothing to do.")
-            return done
+            print(f"{paths['final']} is already trained with these arguments; nothing to do.")
+            return paths, None, done
         raise FileExistsError(
-            f"{final} already exists (trained with {done.get('config')}); pass overwrite=True "
-            f"(--overwrite) to replace it, or choose another models_dir.")
+            f"{paths['final']} already exists (trained with {done.get('config')}); pass overwrite=True "
+            f"(--overwrite, or overwrite = True in model_train.ipynb) to replace it, or choose another models_dir.")
     if not resuming:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        csv_path.unlink(missing_ok=True)
-    run_dir.mkdir(exist_ok=True)
-    _write_json(run_dir / "config.json", config)
+        shutil.rmtree(paths["run"], ignore_errors=True)
+        paths["csv"].unlink(missing_ok=True)
+    paths["run"].mkdir(exist_ok=True)
+    _write_json(paths["run"] / "config.json", config)
+    return paths, resuming, None
 
-    keras.utils.set_random_seed(seed)
-    x_train, source = load_training_images(data_dir, subset, seed)
-    inputs, outputs = builder.inputs, builder.outputs
-    strategy = strategy or default_strategy()
-    # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
-    train_ds, val_ds = data.make_train_val(x_train, inputs, outputs, batch_size, val_fraction, seed,
-                                           drop_remainder=strategy.num_replicas_in_sync > 1)
-    train_idx, _ = data.split_train_val(len(x_train), val_fraction, seed)  # the same split
-    n_train = len(train_idx)
 
-    kwargs = _required_models(builder, models_dir)
-    if builder.data_kwargs:  # e.g. colorizer_4's ab bins, from the training part only
-        kwargs.update(builder.data_kwargs(x_train[train_idx]))
-    with strategy.scope(), precision_policy(precision):
-        model = models.get_model(model_name, **kwargs)
-        model.jit_compile = bool(jit_compile)
-        if learning_rate is not None:
-            model.optimizer.learning_rate = learning_rate
+def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
+    """Refuse impossible arguments before anything is written, naming the value and the range."""
+    def bad(name, value, allowed):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        bad("epochs", epochs, "a whole number >= 1")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        bad("batch_size", batch_size, "a whole number >= 1")
+    if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction <= 0.5:
+        bad("val_fraction", val_fraction, "a fraction in (0, 0.5] (the validation split picks the best epoch)")
+    if subset is not None and (not isinstance(subset, (int, np.integer)) or subset * val_fraction < 1
+                               or subset - round(subset * val_fraction) < 1):
+        bad("subset", subset, f"None or a whole number large enough for a training and a validation part "
+                              f"(at least {int(np.ceil(1 / val_fraction)) + 1} with val_fraction {val_fraction:g})")
+    if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes > 0):
+        bad("max_minutes", max_minutes, "None or a number of minutes > 0")
 
-    history = read_history(csv_path)
-    budget = TimeBudget(max_minutes, run_dir / "state.json")
-    if resuming and budget.state["epochs_done"]:
-        print(f"Resuming {model_name} from epoch {budget.state['epochs_done']} "
-              f"({budget.state['seconds'] / 60:.1f} min already trained).")
+
+class RunLock:
+    """One training run per model and folder: `<name>.lock` holds the running process's id. A
+    second run refuses at once, naming it; a lock left by a killed process is cleared with a note."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = self._owner()
+                if pid and self._alive(pid):
+                    raise RuntimeError(f"Another training run (process {pid}) is using {self.path.with_suffix('')}; "
+                                       f"wait for it to finish, or stop it. (Lock file: {self.path})") from None
+                print(f"note: clearing the lock {self.path} left by a run that no longer exists (process {pid})")
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise RuntimeError(f"Could not take the training lock {self.path}")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+    def _owner(self):
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    @staticmethod
+    def _alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def make_callbacks(paths, max_minutes, history, epochs, verbose):
     best_so_far = min(history.get("val_loss", [math.inf]))
+    budget = TimeBudget(max_minutes, paths["run"] / "state.json")
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(csv_path), append=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True,
+        keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
+        keras.callbacks.ModelCheckpoint(str(paths["run"] / "best.keras"), monitor="val_loss", save_best_only=True,
                                         initial_value_threshold=None if math.isinf(best_so_far) else best_so_far),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        budget,  # last: it records an epoch as done only once it is backed up
+        keras.callbacks.BackupAndRestore(str(paths["run"] / "backup")),
+        budget,  # it records an epoch as done only once it is backed up
     ]
-    t0 = time.perf_counter()
-    # shuffle=False: the dataset shuffles itself (seeded), fit cannot shuffle a tf.data pipeline
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
-    history = read_history(csv_path)
+    if verbose == "lines":
+        callbacks.append(EpochLines(epochs, max_minutes, budget))
+    return callbacks, budget
 
-    # The only early stops are the time budget and TerminateOnNaN.
+
+class EpochLines(keras.callbacks.Callback):
+    """One printed line per epoch, with the time it took and how long the run is expected to last:
+    readable in a papermill log or a terminal, where a progress bar is not."""
+
+    def __init__(self, epochs, max_minutes, budget):
+        super().__init__()
+        self.epochs, self.max_minutes, self.budget = epochs, max_minutes, budget
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        done, seconds = self.budget.state["epochs_done"], self.budget.state["seconds"]
+        per_epoch = seconds / max(done, 1)
+        left = max(0.0, self.epochs - done) * per_epoch
+        if self.max_minutes is not None:
+            left = min(left, max(0.0, 60 * self.max_minutes - seconds) + per_epoch)
+        vals = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if "loss" in k)
+        print(f"epoch {epoch + 1}/{self.epochs}: {vals} | {per_epoch:.0f} s/epoch, "
+              f"{seconds / 60:.1f} min so far, about {left / 60:.1f} min left", flush=True)
+
+
+def check_finite(model_name, model, history, budget, epochs, run_dir):
+    """The only early stops are the time budget and TerminateOnNaN: anything else diverged."""
     terminated = budget.state["epochs_done"] < epochs and not budget.stopped
     losses = np.asarray(history.get("loss", []) + history.get("val_loss", []), np.float64)
     if terminated or not np.all(np.isfinite(losses)) or \
@@ -258,44 +317,159 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
             f"{len(history.get('loss', []))}); no model was saved. Try a lower learning_rate "
             f"(now {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):g}).")
 
+
+def _val_loss(model, val_ds):
+    result = model.evaluate(val_ds, verbose=0, return_dict=True)
+    return float(result["loss"])
+
+
+def check_learned(model_name, model, history, initial, run_dir):
+    """A model whose best validation loss is no better than the untrained model's learned nothing
+    (a learning rate far too high saturates it): it is not saved as trained."""
+    best = min(history.get("val_loss", [math.inf]))
+    if not best < initial:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        raise RuntimeError(
+            f"Training {model_name} did not learn: its best validation loss {best:.4g} is no better than the "
+            f"untrained model's {initial:.4g}; no model was saved. Try a lower learning_rate (now {lr:g}, "
+            f"the default is 1e-3).")
+
+
+def keep_best(model_name, model, run_dir, input_shape, kwargs):
+    """The best epoch's weights in a freshly compiled float32 model: its optimizer's moments are
+    zeros, which deflate to nothing, so the file is a third of the size; it loads ready to predict
+    or fine-tune."""
     best_path = run_dir / "best.keras"
     best = keras.models.load_model(best_path) if best_path.exists() else model
-    # Save the best weights in a freshly compiled model: its optimizer's moments are zeros, which
-    # deflate to nothing, so the file is a third of the size; it loads ready to predict or fine-tune.
-    clean = models.get_model(model_name, **kwargs)
+    clean = models.get_model(model_name, input_shape=input_shape, **kwargs)
     clean.set_weights(best.get_weights())
     clean.optimizer.build(clean.trainable_variables)  # zero moments: loads without a mismatch warning
-    epochs_run = budget.state["epochs_done"]
-    seconds = budget.state["seconds"]
+    return clean
+
+
+def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
+          data="cifar10", image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
+          resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
+          precision=DEFAULTS["precision"], strategy=None, verbose="auto"):
+    """Train `model_name` on `data` ('cifar10', or a folder of photos such as the landscapes) at
+    `image_size` (default 32 for CIFAR-10, 64 for folders) and write
+    `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
+
+    The data pipeline follows the model's I/O contract; the validation split (`val_fraction`,
+    seeded) comes out of the training set. Killed and started again with the same arguments,
+    the run continues from its last finished epoch. `max_minutes` stops after the epoch in
+    which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
+    bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
+    training computes, not what is saved: the saved model is float32. `verbose="lines"` prints
+    one line per epoch. Returns the record written to the JSON file.
+    """
+    builder = models.spec(model_name)  # an unknown name raises the error that lists the names
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes)
+    dataset = data_module.dataset_name(data)
+    image_size = image_size or data_module.default_image_size(dataset)
+    if dataset == "cifar10" and image_size != 32:
+        raise ValueError(f"CIFAR-10 images are 32x32; image_size must be 32 for data='cifar10', got {image_size}")
+    input_shape = models.input_shape_for(model_name, image_size)
+    precision = resolve_precision(precision)  # before anything is written
+    config = dict(model_name=model_name, data=dataset, image_size=image_size, epochs=epochs, batch_size=batch_size,
+                  max_minutes=max_minutes, subset=subset, seed=seed, learning_rate=learning_rate,
+                  val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision)
+    lock = store.path(model_name, models_dir, dataset, ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(lock):
+        paths, resuming, done = prepare_run(model_name, config, models_dir, dataset, resume, overwrite)
+        if done is not None:
+            return done
+        return _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose)
+
+
+def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose):
+    """The steps of one training run, in order (train() checks the arguments and holds the lock)."""
+    model_name, dataset, image_size, epochs, max_minutes, seed, batch_size, precision, jit_compile = (
+        config[k] for k in ("model_name", "data", "image_size", "epochs", "max_minutes", "seed", "batch_size",
+                            "precision", "jit_compile"))
+    if verbose == "lines":
+        budget = f" or {max_minutes:g} minutes, whichever comes first" if max_minutes else ""
+        print(f"Training {model_name} on {dataset} at {image_size} px: up to {epochs} epochs{budget} "
+              f"-> {paths['final']}", flush=True)
+    keras.utils.set_random_seed(seed)
+    strategy = strategy or default_strategy()
+    # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
+    d = prepare_data(builder, "cifar10" if dataset == "cifar10" else data, image_size, data_dir, config["subset"],
+                     seed, config["val_fraction"], batch_size, strategy.num_replicas_in_sync > 1)
+    kwargs = builder_kwargs(builder, models_dir, d["fit_images"], dataset)
+    with strategy.scope(), precision_policy(precision):
+        model = models.get_model(model_name, input_shape=input_shape, **kwargs)
+        model.jit_compile = bool(jit_compile)
+        if config["learning_rate"] is not None:
+            model.optimizer.learning_rate = config["learning_rate"]
+
+    callbacks, budget = make_callbacks(paths, max_minutes, read_history(paths["csv"]), epochs, verbose)
+    if resuming and budget.state["epochs_done"]:
+        print(f"Resuming {model_name} from epoch {budget.state['epochs_done']} "
+              f"({budget.state['seconds'] / 60:.1f} min already trained).")
+    t0 = time.perf_counter()
+    if "initial_val_loss" not in budget.state:  # what an untrained model scores: training must beat it
+        budget.state["initial_val_loss"] = _val_loss(model, d["val_ds"])
+        _write_json(paths["run"] / "state.json", budget.state)
+    if budget.state.get("fit_done"):  # killed after fit() ended, before the save: nothing left to train
+        print(f"{model_name}: training had finished ({budget.state['epochs_done']} epochs); saving it.")
+    else:
+        # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
+        model.fit(d["train_ds"], validation_data=d["val_ds"], epochs=epochs, callbacks=callbacks,
+                  verbose=0 if verbose == "lines" else verbose, shuffle=False)
+        budget.state["fit_done"] = True
+        _write_json(paths["run"] / "state.json", budget.state)
+    history = read_history(paths["csv"])
+    check_finite(model_name, model, history, budget, epochs, paths["run"])
+    check_learned(model_name, model, history, budget.state["initial_val_loss"], paths["run"])
+    clean = keep_best(model_name, model, paths["run"], input_shape, kwargs)
+    calib = d["calib_images"]() if callable(d["calib_images"]) else d["calib_images"]
+    calibration = builder.calibrate(clean, calib) if builder.calibrate else None
+    record = write_record(model_name, builder, model, budget, history, config, d["info"], batch_size, precision,
+                          jit_compile, seed, image_size, calibration, time.perf_counter() - t0)
+    save_model(clean, paths["final"])
+    _write_json(paths["record"], record)
+    shutil.rmtree(paths["run"], ignore_errors=True)
+    print(f"Saved {paths['final']} (epoch {record['best_epoch']} of {record['epochs_run']}, val_loss "
+          f"{record['best_val_loss']:.4f}, {record['train_minutes']:.1f} min, {record['images_per_s']:.0f} images/s)")
+    return record
+
+
+def write_record(model_name, builder, model, budget, history, config, info, batch_size, precision, jit_compile,
+                 seed, image_size, calibration, session_seconds):
     import tensorflow as tf
+    epochs_run, seconds = budget.state["epochs_done"], budget.state["seconds"]
     record = dict(
-        model=model_name, kind=builder.kind, inputs=inputs, outputs=outputs,
+        model=model_name, kind=builder.kind, inputs=builder.inputs, outputs=builder.outputs,
         params=int(model.count_params()), epochs_run=epochs_run,
         best_epoch=int(np.argmin(history["val_loss"])) + 1, best_val_loss=float(np.min(history["val_loss"])),
         stopped_by="time budget" if budget.stopped else "epochs",
-        train_minutes=seconds / 60, images_per_s=n_train * epochs_run / max(seconds, 1e-9),
+        train_minutes=seconds / 60, images_per_s=info["train_images"] * epochs_run / max(seconds, 1e-9),
         batch_size=batch_size, precision=precision, jit_compile=bool(jit_compile), seed=seed,
-        data_source=source, train_images=n_train,
-        val_images=len(x_train) - n_train, tensorflow=tf.__version__, keras=keras.__version__,
-        date=datetime.datetime.now().isoformat(timespec="seconds"), this_session_seconds=time.perf_counter() - t0,
+        data=config["data"], image_size=image_size, **info, tensorflow=tf.__version__, keras=keras.__version__,
+        date=datetime.datetime.now().isoformat(timespec="seconds"), this_session_seconds=session_seconds,
         config=config, history=history)
-    save_model(clean, final)
-    _write_json(record_path, record)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    print(f"Saved {final} (epoch {record['best_epoch']} of {epochs_run}, val_loss {record['best_val_loss']:.4f}, "
-          f"{seconds / 60:.1f} min, {record['images_per_s']:.0f} images/s)")
+    if calibration is not None:
+        record["calibration"] = calibration
     return record
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Train a registered model on CIFAR-10.")
+    p = argparse.ArgumentParser(description="Train a registered model on CIFAR-10 or a folder of photos.")
     p.add_argument("model", nargs="+", help=f"one or more of: {', '.join(models.MODELS)}")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data", default="cifar10",
+                   help="cifar10 (default), landscapes ($LANDSCAPES_DIR), or a folder of photos")
+    p.add_argument("--image-size", type=int, default=None, help="training size in pixels (default 32 for "
+                   "cifar10, 64 for folders); a multiple of the model's stride")
+    p.add_argument("--data-dir", default=None, help="a CIFAR-10 folder (default $CIFAR10_DIR or the Keras download)")
     p.add_argument("--subset", type=int, default=None)
-    p.add_argument("--models-dir", default="saved_models")
+    p.add_argument("--models-dir", default=store.TRAIN_DIR,
+                   help=f"where to save (default {store.TRAIN_DIR}; the published models are in {store.MODELS_DIR})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--precision", choices=["auto", *PRECISIONS], default=DEFAULTS["precision"],
@@ -305,7 +479,7 @@ def main(argv=None):
                    help="XLA-compile the training step")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-resume", dest="resume", action="store_false")
-    p.add_argument("--verbose", default="auto")
+    p.add_argument("--verbose", default="auto", help="auto, 0, 1, 2, or lines (one printed line per epoch)")
     args = p.parse_args(argv)
     for name in args.model:
         if name not in models.MODELS:
@@ -313,7 +487,8 @@ def main(argv=None):
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
     for name in args.model:
         train(name, epochs=args.epochs, batch_size=args.batch_size, max_minutes=args.max_minutes,
-              data_dir=args.data_dir, subset=args.subset, models_dir=args.models_dir, seed=args.seed,
+              data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
+              models_dir=args.models_dir, seed=args.seed,
               resume=args.resume, overwrite=args.overwrite, learning_rate=args.learning_rate,
               precision=args.precision, jit_compile=args.jit_compile, verbose=verbose)
 

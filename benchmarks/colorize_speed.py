@@ -1,7 +1,8 @@
 """Seconds to colorize a 12-megapixel photo and a folder of 100 photos with colorize.py's API,
-and the peak memory of the process.
+and the peak memory of the process; then, each in a fresh process so that the peaks are its own,
+the peak memory of colorizing a 10000x1 strip, a 12-megapixel and a 100-megapixel photo.
 
-    python benchmarks/colorize_speed.py [-m colorizer_3] [--models-dir saved_models]
+    python benchmarks/colorize_speed.py [-m landscapes/colorizer_6] [--models-dir saved_models]
 
 Uses the trained model when it exists, else an untrained one of the same architecture (the time
 does not depend on the weights).
@@ -10,12 +11,13 @@ import argparse
 import os
 import pathlib
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -36,17 +38,51 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+CASES = {"10000x1 strip": (1, 10000), "12-megapixel": (3000, 4000), "100-megapixel": (8660, 11547)}
+
+
+def load(args):
+    try:
+        return colorize.load_colorizer(args.model, args.models_dir), "trained"
+    except colorize.ModelNotTrained:
+        return models.get_model(args.model.split("/")[-1]), "untrained"
+
+
+def one_case(args):
+    """Run in a child process: colorize one synthetic photo of the case's size, print its peak."""
+    model, _ = load(args)
+    h, w = CASES[args.case]
+    img = photo(h, w)
+    before = peak_mb()
+    t = time.perf_counter()
+    out = colorize.colorize_image(img, model, args.working_size)
+    print(f"{args.case:14s} ({w}x{h}): {time.perf_counter() - t:6.2f} s, peak memory {peak_mb():6.0f} MB "
+          f"(process with the model loaded, before: {before:.0f} MB; the decoded photo alone is "
+          f"{h * w * 3 / 2**20:.0f} MB as RGB) -> {out.size[0]}x{out.size[1]}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--model", default=colorize.DEFAULT_MODEL)
     p.add_argument("--models-dir", default="saved_models")
     p.add_argument("--working-size", type=int, default=None)
+    p.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    p.add_argument("--peaks-only", action="store_true", help="only the per-size peak memory")
     args = p.parse_args()
-    try:
-        model = colorize.load_colorizer(args.model, args.models_dir)
-        source = "trained"
-    except colorize.ModelNotTrained:
-        model, source = models.get_model(args.model), "untrained"
+    if args.case:
+        return one_case(args)
+    if not args.peaks_only:
+        speed(args)
+    print(f"peak memory per photo size (model pixels capped at {colorize.MAX_MODEL_PIXELS:,}):")
+    for case in CASES:
+        cmd = [sys.executable, __file__, "-m", args.model, "--models-dir", args.models_dir, "--case", case]
+        if args.working_size:
+            cmd += ["--working-size", str(args.working_size)]
+        subprocess.run(cmd, check=True)
+
+
+def speed(args):
+    model, source = load(args)
     big = photo(3000, 4000)
     colorize.colorize_image(photo(64, 64), model, args.working_size)  # warm-up: trace the model
     print(f"model {args.model} ({source}); peak memory before: {peak_mb():.0f} MB")

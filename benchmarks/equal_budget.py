@@ -12,11 +12,10 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-import colorize  # noqa: E402
 import data  # noqa: E402
 import evaluation  # noqa: E402
 import metrics  # noqa: E402
@@ -28,7 +27,7 @@ BASELINE = "colorizer_1"
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=5.0, help="training budget of each model")
-    p.add_argument("--model", default=colorize.DEFAULT_MODEL, help="the colorizer to compare with colorizer_1")
+    p.add_argument("--model", default="colorizer_3", help="the CIFAR-10 colorizer to compare with colorizer_1")
     p.add_argument("--n-eval", type=int, default=10000)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=str(ROOT / "runs" / "equal_budget"))

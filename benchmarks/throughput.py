@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--quick] [MODEL ...]
     python benchmarks/throughput.py --compare [--quick] [MODEL ...]   # plain vs tuned settings
+    python benchmarks/throughput.py --data landscapes --image-size 64 colorizer_3 colorizer_4 colorizer_6
 
 Prints a JSON line per model and a table: images/s (training, steady state after warm-up, batches
 from the real tf.data pipeline; inference), forward FLOPs per image counted from the layers
@@ -17,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
@@ -60,14 +61,37 @@ def matmul_gflops(n=2048, repeats=10, dtype="float32"):
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
 
 
-def pipeline_images_per_s(images, inputs, outputs, batch_size):
-    ds = data.make_dataset(images, inputs, outputs, batch_size, augment=True)
+class Source:
+    """Training images of the benchmark: CIFAR-10 arrays in memory, or a photo folder streamed from
+    its memory-mapped cache (random crops at `size`), exactly as training reads them."""
+
+    def __init__(self, n, data_name="cifar10", size=32):
+        self.size, self.folder = size, None
+        if data_name in (None, "cifar10"):
+            self.images = benchmark_images(n)
+            return
+        self.folder = data.load_folder_split(data_name, "train", data.crop_size(size))
+        colour = self.folder.colour_index()
+        self.rows = np.sort(np.random.default_rng(0).choice(colour, min(n, len(colour)), replace=False))
+        self.images = data.centre_crops(self.folder.images[self.rows[:2000]], size)  # for data_kwargs
+
+    def dataset(self, inputs, outputs, batch_size):
+        if self.folder is None:
+            return data.make_dataset(self.images, inputs, outputs, batch_size, augment=True)
+        return data.make_folder_train(self.folder, self.rows, self.size, inputs, outputs, batch_size)
+
+    def __len__(self):
+        return len(self.images) if self.folder is None else len(self.rows)
+
+
+def pipeline_images_per_s(source, inputs, outputs, batch_size):
+    ds = source.dataset(inputs, outputs, batch_size)
     for _ in ds:  # first pass fills the cache
         pass
     t = time.perf_counter()
     for _ in ds:
         pass
-    return len(images) / (time.perf_counter() - t)
+    return len(source) / (time.perf_counter() - t)
 
 
 def benchmark_images(n):
@@ -95,14 +119,14 @@ class SteadyClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.t0
 
 
-def measure(name, images, batch_size, jit_compile, precision, steps):
+def measure(name, source, batch_size, jit_compile, precision, steps):
     keras.utils.set_random_seed(0)
     inputs, outputs = models.contract(name)
-    kwargs = models.MODELS[name].data_kwargs(images[:2000]) if models.MODELS[name].data_kwargs else {}
+    kwargs = training.builder_kwargs(models.spec(name), "saved_models", source.images[:2000])
     with training.precision_policy(precision):
-        model = models.get_model(name, **kwargs)
+        model = models.get_model(name, input_shape=models.input_shape_for(name, source.size), **kwargs)
     model.jit_compile = jit_compile
-    ds = data.make_dataset(images, inputs, outputs, batch_size, augment=True).repeat()
+    ds = source.dataset(inputs, outputs, batch_size).repeat()
     it = iter(ds)
     warm = [next(it) for _ in range(3)]
     model.fit(tf.data.Dataset.from_tensors(warm[0]).repeat(3), verbose=0)  # trace and compile
@@ -128,9 +152,12 @@ def main():
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--jit", action="store_true")
     p.add_argument("--precision", choices=list(training.PRECISIONS), default=None)
+    p.add_argument("--data", default="cifar10", help="cifar10, landscapes ($LANDSCAPES_DIR) or a photo folder")
+    p.add_argument("--image-size", type=int, default=None, help="default 32 for cifar10, 64 for folders")
     args = p.parse_args()
+    size = args.image_size or data.default_image_size(args.data)
     for name in args.models:
-        models._builder(name)  # unknown names fail before any work
+        models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 
     tuned = dict(batch_size=training.DEFAULTS["batch_size"], jit_compile=training.DEFAULTS["jit_compile"],
                  precision=training.resolve_precision(training.DEFAULTS["precision"]))
@@ -138,7 +165,8 @@ def main():
         tuned = dict(batch_size=args.batch_size or tuned["batch_size"], jit_compile=args.jit,
                      precision=args.precision or "float32")
     steps = 15 if args.quick else 60
-    images = benchmark_images(4096 if args.quick else 16384)
+    source = Source(4096 if args.quick else 16384, args.data, size)
+    print(f"data: {args.data} at {size} px, {len(source)} training images")
     peak = matmul_gflops()
     print(f"float32 matmul peak of this machine: {peak:.1f} GFLOP/s ({os.cpu_count()} cores)")
     tuned_peak = peak
@@ -150,17 +178,18 @@ def main():
         settings = [("plain", PLAIN), ("tuned", tuned)] if args.compare else [("tuned", tuned)]
         result = {"model": name}
         for label, s in settings:
-            model, train_ips, infer_ips = measure(name, images, s["batch_size"], s["jit_compile"], s["precision"], steps)
+            model, train_ips, infer_ips = measure(name, source, s["batch_size"], s["jit_compile"], s["precision"], steps)
             flops = forward_flops(model)
             result.update({f"{label}_settings": s, f"{label}_train_images_per_s": round(train_ips, 1),
                            f"{label}_infer_images_per_s": round(infer_ips, 1),
                            f"{label}_train_gflops": round(3 * flops * train_ips / 1e9, 2)})
         inputs, outputs = models.contract(name)
         # peak_share: of the matmul peak in the tuned setting's own precision
-        result.update(forward_mflops_per_image=round(flops / 1e6, 2), machine_gflops=round(peak, 1),
+        result.update(data=args.data, image_size=size, forward_mflops_per_image=round(flops / 1e6, 2),
+                      machine_gflops=round(peak, 1),
                       machine_gflops_tuned_precision=round(tuned_peak, 1),
                       peak_share=round(result["tuned_train_gflops"] / tuned_peak, 3),
-                      pipeline_images_per_s=round(pipeline_images_per_s(images, inputs, outputs, tuned["batch_size"]), 0))
+                      pipeline_images_per_s=round(pipeline_images_per_s(source, inputs, outputs, tuned["batch_size"]), 0))
         if args.compare:
             result["speedup"] = round(result["tuned_train_images_per_s"] / result["plain_train_images_per_s"], 2)
         print(json.dumps(result), flush=True)

@@ -3,10 +3,14 @@
     python benchmarks/train_all.py                       # autoencoders 8 min each, colorizers 15 min each
     python benchmarks/train_all.py --max-minutes 15 --ae-minutes 8 --models-dir saved_models
 
-Models are trained in registry order (so autoencoder_1 exists before colorizer_2), each with the
-training defaults and a wall-clock budget (`max_minutes`): it stops after the epoch in which its
-budget runs out. A model already trained with the same arguments is skipped; an interrupted run
-resumes. Finally experiments.ipynb is executed with papermill (figures/ and the metrics table).
+    python benchmarks/train_all.py colorizer_6 colorizer_3 colorizer_4 --data landscapes --max-minutes 20
+
+Models are trained in the order given (registry order by default, so autoencoder_1 exists before
+colorizer_2), each with the training defaults and a wall-clock budget (`max_minutes`): it stops
+after the epoch in which its budget runs out. A model already trained with the same arguments is
+skipped; an interrupted run resumes. This script publishes: models go to saved_models/, and
+experiments.ipynb is executed with publish=True (figures/, the metrics tables, and the notebook's
+published-results cell).
 """
 import argparse
 import os
@@ -15,7 +19,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import models  # noqa: E402
 import training  # noqa: E402
@@ -29,7 +33,9 @@ def main():
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; the budget stops training first")
     p.add_argument("--models-dir", default=str(ROOT / "saved_models"))
     p.add_argument("--figures-dir", default=str(ROOT / "figures"))
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="a CIFAR-10 folder (default $CIFAR10_DIR or the Keras download)")
+    p.add_argument("--data", default="cifar10", help="cifar10, landscapes ($LANDSCAPES_DIR) or a folder of photos")
+    p.add_argument("--image-size", type=int, default=None, help="training size (default 32 for cifar10, 64 for folders)")
     p.add_argument("--overwrite", action="store_true", help="retrain models that already exist")
     p.add_argument("--skip-experiments", action="store_true")
     args = p.parse_args()
@@ -39,17 +45,19 @@ def main():
     for name in args.models:
         minutes = args.ae_minutes if models.MODELS[name].kind == "autoencoder" else args.max_minutes
         print(f"=== {name}: {minutes:g} minutes", flush=True)
-        training.train(name, epochs=args.epochs, max_minutes=minutes, data_dir=args.data_dir,
-                       models_dir=args.models_dir, overwrite=args.overwrite, verbose=2)
+        training.train(name, epochs=args.epochs, max_minutes=minutes, data=args.data, image_size=args.image_size,
+                       data_dir=args.data_dir, models_dir=args.models_dir, overwrite=args.overwrite, verbose="lines")
     if not args.skip_experiments:
         import papermill as pm
         out = ROOT / "runs" / "experiments.ipynb"
         out.parent.mkdir(exist_ok=True)
-        params = dict(models_dir=args.models_dir, figures_dir=args.figures_dir)
+        params = dict(models_dir=args.models_dir, publish=True, figures_dir=args.figures_dir)
         if args.data_dir:
             params["data_dir"] = args.data_dir
         pm.execute_notebook(str(ROOT / "experiments.ipynb"), str(out), parameters=params, cwd=str(ROOT))
-        print(f"Figures in {args.figures_dir}; executed notebook in {out}")
+        import evaluation
+        evaluation.sync_published_cell(str(ROOT / "experiments.ipynb"), args.figures_dir)
+        print(f"Figures in {args.figures_dir} (published); executed notebook in {out}")
 
 
 if __name__ == "__main__":

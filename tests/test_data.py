@@ -1,6 +1,5 @@
 """Tests for data.py: conversions, image folders, CIFAR-10 loading and tf.data pipelines."""
 import os
-import pathlib
 import warnings
 
 import numpy as np

@@ -39,6 +39,8 @@ def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_pa
     nb = json.loads(out.read_text())
     notes = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "colorizer_5 is not trained" in notes
+    from test_training import assert_quiet
+    assert_quiet(nb)
 
 
 def test_metrics_table_rows(tiny_models, cifar_dir):

@@ -20,7 +20,7 @@ def _input(model, n=2, seed=0):
 
 def test_registry_lists_and_kinds():
     assert models.list_models("autoencoder") == ["autoencoder_1", "autoencoder_2", "autoencoder_3"]
-    assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 6)]
+    assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 7)]
     assert set(ALL) == set(models.MODELS)
     with pytest.raises(ValueError, match="'painter'.*autoencoder, colorizer"):
         models.list_models("painter")
@@ -265,3 +265,21 @@ def test_predict_rgb_saturation_scales_chroma(name):
 def test_saturation_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="saturation must be a number from 0 to 5"):
         models.predict_rgb(models.get_model("colorizer_1"), synthetic_images(2), saturation=bad)
+
+
+def test_shipped_models_predict_as_before_the_refactoring():
+    """Every shipped CIFAR-10 model's predictions on a fixed sample, and colorize.py's full-resolution
+    output, equal those saved before the architecture work (tests/data/predictions_before.npz)."""
+    import pathlib
+    import colorize
+    import store
+    from PIL import Image
+    root = pathlib.Path(__file__).resolve().parents[1]
+    before = np.load(root / "tests" / "data" / "predictions_before.npz")
+    for name in ALL[:8]:
+        model = store.load(root / "saved_models" / f"{name}.keras")
+        np.testing.assert_array_equal(models.predict_rgb(model, before["images"]), before[name], err_msg=name)
+    for name in ("colorizer_1", "colorizer_3", "colorizer_4"):
+        model = store.load(root / "saved_models" / f"{name}.keras")
+        out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
+        np.testing.assert_array_equal(out, before[f"photo_{name}"], err_msg=name)

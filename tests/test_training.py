@@ -146,6 +146,14 @@ def test_model_train_notebook_runs_with_papermill(cifar_dir, tmp_path):
     nb = json.loads(out.read_text())
     images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
     assert images >= 5  # Figure 1, 2 diagrams, losses, colorizations
+    assert_quiet(nb)
+
+
+def assert_quiet(nb):
+    """No cell of an executed notebook wrote to stderr (JupyterLab's red boxes) or failed."""
+    noisy = [("".join(o.get("text", "")) or o.get("ename", ""))[:300] for c in nb["cells"] for o in c.get("outputs", [])
+             if o.get("name") == "stderr" or o.get("output_type") == "error"]
+    assert not noisy, noisy
 
 
 @pytest.mark.parametrize("name", ["colorizer_5", "colorizer_2"])

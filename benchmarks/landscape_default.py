@@ -1,0 +1,57 @@
+"""Which landscape colorizer should be colorize.py's default? Scores every colorizer trained on the
+landscapes on the *validation* photos (training's own split, at 150x150, colorized as colorize.py
+does) and applies the project's target as the rule: among the models that beat `gray` on PSNR,
+SSIM, MAE, acc@2 and AuC at once, the most colourful; if none does, the best PSNR. The test split
+is not looked at.
+
+    python benchmarks/landscape_default.py [--models-dir saved_models]
+"""
+import argparse
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import colorize  # noqa: E402
+import data  # noqa: E402
+import metrics  # noqa: E402
+import models  # noqa: E402
+import store  # noqa: E402
+from landscape_resolution import validation_photos  # noqa: E402
+
+KEYS = ("psnr", "ssim", "mae", "acc2", "auc")
+
+
+def beats(s, gray):
+    return s["psnr"] > gray["psnr"] and s["ssim"] > gray["ssim"] and s["mae"] < gray["mae"] and \
+        s["acc2"] > gray["acc2"] and s["auc"] > gray["auc"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models-dir", default=str(ROOT / "saved_models"))
+    p.add_argument("--data", default="landscapes")
+    args = p.parse_args()
+    photos = validation_photos(args.data, 64)
+    gray = metrics.evaluate(metrics.baseline(photos), photos)
+    rows = {"gray": gray}
+    trained = store.trained(args.models_dir, data.dataset_name(args.data), models.list_models("colorizer"))
+    for name, (model, _) in trained.items():
+        rows[name] = metrics.evaluate(colorize.colorize_array(photos, model), photos)
+    print(f"{len(photos)} validation photos at 150x150; colourfulness of the originals {metrics.colorfulness(photos):.1f}")
+    print(f"{'model':14s} " + " ".join(f"{k:>7s}" for k in KEYS + ("colorfulness",)) + "  beats gray on all five")
+    for name, s in rows.items():
+        print(f"{name:14s} " + " ".join(f"{s[k]:7.3f}" for k in KEYS) + f" {s['colorfulness']:12.1f}"
+              + ("" if name == "gray" else f"  {beats(s, gray)}"))
+    winners = [n for n in trained if beats(rows[n], gray)]
+    pick = max(winners, key=lambda n: rows[n]["colorfulness"]) if winners else \
+        max(trained, key=lambda n: rows[n]["psnr"])
+    print(f"default by the rule: {data.dataset_name(args.data)}/{pick}"
+          f" ({'most colourful of those beating gray on all five' if winners else 'none beats gray on all five: best PSNR'})")
+
+
+if __name__ == "__main__":
+    main()
