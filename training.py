@@ -325,8 +325,15 @@ def _val_loss(model, val_ds):
 
 def check_learned(model_name, model, history, initial, run_dir):
     """A model whose best validation loss is no better than the untrained model's learned nothing
-    (a learning rate far too high saturates it): it is not saved as trained."""
+    (a learning rate far too high saturates it): it is not saved as trained. A run of one or two
+    epochs may not have beaten it yet without anything being wrong: it is saved with a note, unless
+    its loss is far worse (1.5x) than the untrained model's."""
     best = min(history.get("val_loss", [math.inf]))
+    epochs_run = len(history.get("val_loss", []))
+    if not best < initial and epochs_run < 3 and best <= 1.5 * initial:
+        print(f"note: {model_name}'s best validation loss {best:.4g} is not yet better than the untrained "
+              f"model's {initial:.4g} after {epochs_run} epoch(s); train it longer.")
+        return
     if not best < initial:
         shutil.rmtree(run_dir, ignore_errors=True)
         lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))

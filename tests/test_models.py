@@ -42,12 +42,16 @@ def test_builds_runs_and_has_contract(name):
     assert models.contract(name) == (inputs, outputs)
     assert model.input_shape[-1] == {"rgb": 3, "gray": 1, "L": 1}[inputs]
     y = np.asarray(model(_input(model), training=False))
-    expected_channels = {"rgb": 3, "ab": 2, "ab_bins": None}[outputs]
+    expected_channels = {"rgb": 3, "ab": 2, "ab_bins": None, "ab_mix": None}[outputs]
     assert y.shape[:3] == (2, 32, 32)
     if outputs == "rgb":
         assert y.shape[-1] == 3 and 0 <= y.min() and y.max() <= 1
     elif outputs == "ab":
         assert y.shape[-1] == expected_channels and -1 <= y.min() and y.max() <= 1
+    elif outputs == "ab_mix":  # regression ab, then probabilities over the ab bins
+        assert y.shape[-1] == 2 + len(models._bin_centers(model))
+        assert -1 <= y[..., :2].min() and y[..., :2].max() <= 1
+        np.testing.assert_allclose(y[..., 2:].sum(-1), 1.0, atol=1e-4)
     else:  # probabilities over the ab bins
         assert y.shape[-1] == len(models._bin_centers(model))
         np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-4)
