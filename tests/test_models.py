@@ -287,3 +287,24 @@ def test_shipped_models_predict_as_before_the_refactoring():
         model = store.load(root / "saved_models" / f"{name}.keras")
         out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
         np.testing.assert_array_equal(out, before[f"photo_{name}"], err_msg=name)
+
+
+def test_published_colorizers_predict_as_before_the_codecs():
+    """colorizer_6 (CIFAR-10) and the landscape colorizers: predictions (also with a chroma
+    multiplier) and colorize.py's full-resolution output equal those saved before the codecs and
+    the Colorizer replaced the inference code (tests/data/predictions_before.npz)."""
+    import pathlib
+    import colorize
+    import store
+    from PIL import Image
+    root = pathlib.Path(__file__).resolve().parents[1]
+    before = np.load(root / "tests" / "data" / "predictions_before.npz")
+    for key in ("colorizer_1", "colorizer_3", "colorizer_6", "landscapes__colorizer_3", "landscapes__colorizer_4",
+                "landscapes__colorizer_6"):
+        model = store.load(root / "saved_models" / (key.replace("__", "/") + ".keras"))
+        x = before["images64"] if key.startswith("landscapes") else before["images"]
+        if f"photo_{key}" in before:
+            np.testing.assert_array_equal(models.predict_rgb(model, x), before[key], err_msg=key)
+            out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
+            np.testing.assert_array_equal(out, before[f"photo_{key}"], err_msg=key)
+        np.testing.assert_array_equal(models.predict_rgb(model, x, saturation=1.5), before[f"sat_{key}"], err_msg=key)
