@@ -1,15 +1,17 @@
-"""Colorize your own photos with a trained colorizer, at any size.
+"""Colorize your own photos with a trained colorizer, at any size: the command line over
+colorizer.Colorizer.
 
     python colorize.py old_landscape.jpg scans/ -o colorized/ --compare     # the landscape colorizer
     python colorize.py photo.jpg -m colorizer_3                               # a CIFAR-10 model by name
 
 The photo's own full-resolution luminance (CIE L*) is kept; the model predicts the chroma (a*, b*)
-at a small working resolution, which is upsampled to the full size and recombined with that L.
-So the output has exactly the input's size and detail, and memory stays bounded however large
-the photo. Alpha is carried over. From Python:
+at a small working resolution (at most colorizer.MAX_MODEL_PIXELS), which is upsampled to the full
+size and recombined with that L. So the output has exactly the input's size and detail. Alpha is
+carried over. Every output is written under a temporary name and renamed into place; a photo that
+cannot be read or written is reported and the rest of the batch goes on (exit status 1). From Python:
 
-    model = load_colorizer()            # the default, landscapes/colorizer_6
-    colorize_image(PIL.Image.open("photo.jpg"), model).save("photo_color.png")
+    from colorizer import Colorizer
+    Colorizer.load().colorize_image(PIL.Image.open("photo.jpg")).save("photo_color.png")
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
@@ -18,102 +20,32 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
-import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 import data
 import models
 import store
+from colorizer import DEFAULT_MODEL, Colorizer, PhotoTooLarge, check_photo_size, check_working_size
 
-DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
 
 
 def load_colorizer(name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
-    """A trained colorizer: `colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or a
-    `.keras` path; checked to be a registered colorizer (see store.load)."""
-    return store.load(name_or_path, models_dir, kind="colorizer")
-
-
-MAX_WORKING_SIZE = 1024          # --working-size above this is refused
-MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
-
-
-def check_working_size(working_size):
-    """None, or a whole number of pixels from 1 to MAX_WORKING_SIZE; else a ValueError naming it."""
-    if working_size is None:
-        return None
-    if not isinstance(working_size, (int, np.integer)) or not 1 <= working_size <= MAX_WORKING_SIZE:
-        raise ValueError(f"working size must be a whole number of pixels from 1 to {MAX_WORKING_SIZE}, "
-                         f"got {working_size!r}")
-    return int(working_size)
-
-
-def _working_shape(height, width, model, working_size):
-    """(h, w) the model runs at: the short side is `working_size` (default: the trained size), the
-    aspect ratio kept and rounded to the model's stride, and at most MAX_MODEL_PIXELS in all (a
-    very long strip is shrunk further, so memory stays bounded); a fixed-size model runs at its size."""
-    trained = tuple(model.input_shape[1:3])
-    stride = models.spec(model.name).stride
-    working_size = check_working_size(working_size)
-    if stride is None:
-        if working_size not in (None, min(trained)):
-            raise ValueError(f"{model.name} has a fixed input size {trained[0]}x{trained[1]}; "
-                             f"--working-size {working_size} is not possible")
-        return trained
-    short = working_size or min(trained)
-    scale = short / min(height, width)
-    if height * width * scale ** 2 > MAX_MODEL_PIXELS:
-        scale = (MAX_MODEL_PIXELS / (height * width)) ** 0.5
-    h, w = (max(stride, int(round(v * scale / stride)) * stride) for v in (height, width))
-    if h * w > MAX_MODEL_PIXELS:  # a strip a few pixels wide: rounding up its short side to the stride
-        if h >= w:
-            h = max(stride, MAX_MODEL_PIXELS // w // stride * stride)
-        else:
-            w = max(stride, MAX_MODEL_PIXELS // h // stride * stride)
-    return h, w
-
-
-_SIZED = {}  # (id(model), h, w) -> the model rebuilt at that size: a folder of same-sized photos builds it once
-
-
-def _model_at(model, h, w):
-    key = (id(model), h, w)
-    if key not in _SIZED:
-        if len(_SIZED) >= 8:
-            _SIZED.pop(next(iter(_SIZED)))
-        _SIZED[key] = (model, models.at_size(model, h, w))  # holding `model` keeps its id unique
-    return _SIZED[key][1]
+    """The Keras model of a trained colorizer (see Colorizer.load, which wraps it)."""
+    return Colorizer.load(name_or_path, models_dir).model
 
 
 def colorize_array(images, model, working_size=None, saturation=1.0):
-    """Colorize uint8 RGB (or gray) photos `(N, H, W, 3)` of one size -> uint8 RGB of the same
-    shape: each photo's own full-resolution L* is kept; the model predicts a*, b* at its working
-    size (`_working_shape`), which are upsampled bilinearly and recombined with that L*."""
-    saturation = models.check_saturation(saturation)
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = np.repeat(images[..., None], 3, axis=-1)
-    n, H, W = images.shape[:3]
-    h, w = _working_shape(H, W, model, working_size)
-    ab = models.predict_ab(_model_at(model, h, w), data.resize_batch(images, h, w)) * saturation   # (n, h, w, 2)
-    return data.recombine_full(images, ab)
+    """Colorizer.colorize_array for a model or a Colorizer."""
+    return Colorizer.of(model).colorize_array(images, working_size, saturation)
 
 
 def colorize_image(pil_image, model, working_size=None, saturation=1.0):
-    """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
-    the same width and height. `saturation` multiplies the predicted chroma (1: as trained)."""
-    img = ImageOps.exif_transpose(pil_image)
-    alpha = None
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        alpha = img.convert("RGBA").getchannel("A")
-    full = np.asarray(data.pil_to_rgb(img))
-    out = Image.fromarray(colorize_array(full[None], model, working_size, saturation)[0])
-    if alpha is not None:
-        out.putalpha(alpha)
-    return out
+    """Colorizer.colorize_image for a model or a Colorizer."""
+    return Colorizer.of(model).colorize_image(pil_image, working_size, saturation)
 
 
 def side_by_side(gray, color):
@@ -165,7 +97,7 @@ def save_atomic(image, target):
             tmp.unlink()
 
 
-def _colorize_one(f, rel, model, args, outdir, input_paths, claimed):
+def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
     """Colorize one input file into `outdir`; returns None, or the reason it was not done."""
     target = outdir / rel.parent / (rel.stem + OUTPUT_SUFFIX)
     compare = outdir / rel.parent / (rel.stem + "_compare.png")
@@ -178,10 +110,16 @@ def _colorize_one(f, rel, model, args, outdir, input_paths, claimed):
         if t.resolve() in input_paths or (t.exists() and not args.overwrite):
             return f"{t} exists (an input, or pass --overwrite to replace it)"
     try:
-        with Image.open(f) as img:
+        with warnings.catch_warnings():  # Pillow's decompression-bomb warning: the size is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(f)
+        with img:
+            check_photo_size(*img.size)
             img.load()
-            color = colorize_image(img, model, args.working_size, args.saturation)
+            color = colorizer.colorize_image(img, args.working_size, args.saturation)
             gray = data.pil_to_rgb(img).convert("L") if args.compare else None
+    except PhotoTooLarge as e:
+        return str(e)
     except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
         return f"not a readable image ({type(e).__name__}: {e})"
     try:
@@ -220,7 +158,7 @@ def main(argv=None):
     except ValueError as e:
         p.error(f"--{e}")
     try:
-        model = load_colorizer(args.model, args.models_dir)
+        colorizer = Colorizer.load(args.model, args.models_dir)
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
 
@@ -231,7 +169,7 @@ def main(argv=None):
     claimed = {}  # output path -> the input that writes it: two inputs never share an output
     done, t0 = 0, time.perf_counter()
     for f, rel in _progress(files):
-        error = _colorize_one(f, rel, model, args, outdir, input_paths, claimed)
+        error = _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed)
         if error:
             failed.append(f"{f}: {error}")
         else:

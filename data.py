@@ -24,21 +24,21 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 L_SCALE, AB_SCALE = 50.0, 110.0
-TASKS = {  # model I/O contract -> (input kind, target kind) the pipeline yields
-    ("rgb", "rgb"), ("gray", "rgb"), ("L", "ab"), ("L", "ab_bins"), ("L", "ab_mix"),
-}
 
 # -----------------------------------------------------------------------------
 # Reading images
 
+def upright(img):
+    """The Pillow image turned as its EXIF orientation says (a copy), or itself when it is upright."""
+    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+
+
 def pil_to_rgb(img):
     """Any Pillow image (any mode, EXIF-rotated or not) -> upright RGB Pillow image."""
-    img = ImageOps.exif_transpose(img)
+    img = upright(img)
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit gray: Pillow's convert("RGB") clips at 255, so rescale by hand.
-        a = np.asarray(img, dtype=np.float64)
-        scale = 257.0 if img.mode.startswith("I;16") or a.max() > 255 else 1.0
-        return Image.fromarray(np.clip(a / scale + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+        # 16- and 32-bit gray: Pillow's convert("RGB") clips at 255, so rescale by hand
+        return Image.fromarray(_integer_gray_to_uint8(np.asarray(img, dtype=np.float64), img.mode)).convert("RGB")
     if img.mode == "F":
         a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # a NaN row stays one row
         a = a * 255 if a.max() <= 1.0 else a
@@ -46,6 +46,18 @@ def pil_to_rgb(img):
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     return img.convert("RGB")
+
+
+def _integer_gray_to_uint8(a, mode):
+    """16-bit data (mode I;16, or mode I within 0-65535, as 16-bit PNGs open) / 257; mode I within
+    0-255 as it is; anything else (negative, above 65535: no known white level) stretched from its
+    minimum to its maximum."""
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (lo >= 0 and 255 < hi <= 65535):
+        a = a / 257.0
+    elif lo < 0 or hi > 65535:
+        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
+    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
 
 
 def read_image(path, image_size=None):
@@ -379,6 +391,8 @@ def make_folder_train(fd, index, image_size, inputs, outputs, batch_size=128, se
     index = np.asarray(index)
     state = {"epoch": 0}
 
+    pair = codec(inputs, outputs).pair
+
     def batches():
         rng = np.random.default_rng([seed, state["epoch"]])
         state["epoch"] += 1
@@ -386,7 +400,7 @@ def make_folder_train(fd, index, image_size, inputs, outputs, batch_size=128, se
         stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
         for i in range(0, stop, batch_size):
             rows = np.sort(order[i:i + batch_size])
-            yield task_arrays(random_crops(fd.images[rows], image_size, rng), inputs, outputs)
+            yield pair(random_crops(fd.images[rows], image_size, rng))
 
     x_ch = {"rgb": 3, "gray": 1, "L": 1}[inputs]
     y_ch = 2 if inputs == "L" else 3
@@ -458,34 +472,170 @@ def unscale_ab(x):
     return np.asarray(x, np.float32) * AB_SCALE
 
 
-def lab_from_model(L_scaled, ab_scaled):
-    """Recombine model-scaled L `(...,1)` and ab `(...,2)` into uint8 RGB."""
-    lab = np.concatenate([unscale_l(L_scaled), unscale_ab(ab_scaled)], axis=-1)
-    return to_uint8(lab_to_rgb(lab))
-
-
-def model_inputs(images, kind):
-    """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input of the given kind."""
-    images = np.asarray(images)
-    if images.ndim == 3 or images.shape[-1] == 1:  # grayscale: replicate to RGB
-        images = np.repeat(images.reshape(images.shape[:3] + (1,)) if images.ndim == 3 else images, 3, axis=-1)
-    if kind == "rgb":
+def model_inputs(images, inputs):
+    """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input `inputs` ('rgb',
+    'gray' or 'L'; see the value ranges above)."""
+    images = as_rgb(images)
+    if inputs == "rgb":
         return to_float(images)
-    if kind == "gray":
+    if inputs == "gray":
         return to_grayscale(images)
-    if kind == "L":
+    if inputs == "L":
         return scale_l(rgb_to_lab(images)[..., :1])
-    raise ValueError(f"Unknown input kind '{kind}'; choose one of: rgb, gray, L")
+    raise ValueError(f"Unknown input kind '{inputs}'; choose one of: rgb, gray, L")
+
+
+def as_rgb(images):
+    """uint8 images `(N,H,W,3)`, gray ones `(N,H,W)` or `(N,H,W,1)` replicated to three channels."""
+    images = np.asarray(images)
+    if images.ndim == 3 or images.shape[-1] == 1:
+        return np.repeat(images.reshape(images.shape[:3] + (1,)) if images.ndim == 3 else images, 3, axis=-1)
+    return images
+
+# -----------------------------------------------------------------------------
+# I/O contracts: one codec per contract, the only place where images become model inputs and
+# training targets, and model outputs become chroma or uint8 RGB.
+
+
+class Codec:
+    """The `rgb -> rgb` contract (autoencoders); the other codecs change what differs.
+
+    encode(images) -> model input; target(images) -> training target; pair(images) -> both, from one
+    colour conversion; ab(outputs) -> predicted CIE a*, b* in ab units; decode(outputs, encoded,
+    saturation) -> uint8 RGB (Lab contracts keep the encoded input's L, so one RGB -> Lab conversion
+    serves a whole predicted batch)."""
+    inputs, outputs = "rgb", "rgb"
+
+    def encode(self, images):
+        return model_inputs(images, self.inputs)
+
+    def target(self, images):
+        return to_float(as_rgb(images))
+
+    def pair(self, images):
+        return self.encode(images), self.target(images)
+
+    def ab(self, y):
+        return rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
+
+    def decode(self, y, x, saturation=1.0):
+        rgb = to_uint8(y)
+        return rgb if saturation == 1 else scale_chroma(rgb, saturation)
+
+
+class GrayCodec(Codec):
+    """gray -> rgb (colorizer_1, colorizer_2)."""
+    inputs = "gray"
+
+
+class LabCodec(Codec):
+    """L -> ab (colorizer_3, colorizer_5): the model predicts a*, b* for the input's L*."""
+    inputs, outputs = "L", "ab"
+
+    def target(self, images):
+        return self.pair(images)[1]
+
+    def pair(self, images):
+        lab = rgb_to_lab(as_rgb(images))
+        return scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
+
+    def ab(self, y):
+        return unscale_ab(y)
+
+    def decode(self, y, x, saturation=1.0):
+        ab = scale_ab(self.ab(y) * saturation)  # ab units -> model scale -> ab units, as before the codecs
+        return to_uint8(lab_to_rgb(np.concatenate([unscale_l(x), unscale_ab(ab)], axis=-1)))
+
+
+class BinsCodec(LabCodec):
+    """L -> ab_bins (colorizer_4): probabilities over ab bins, decoded by their annealed mean."""
+    outputs = "ab_bins"
+
+    def __init__(self, centers=None, temperature=0.38):
+        self.centers, self.temperature = centers, temperature
+
+    def ab(self, y):
+        return per_pixel(lambda p: annealed_mean(p, self.bin_centers(), self.temperature), y)
+
+    def bin_centers(self):
+        if self.centers is None:
+            raise ValueError(f"Decoding {self.outputs} needs the bin centres: build the codec from a trained "
+                             f"model (models.codec(model))")
+        return self.centers
+
+
+class MixCodec(BinsCodec):
+    """L -> ab_mix (colorizer_6): regression ab and bin probabilities, decoded by `decode_mix`."""
+    outputs = "ab_mix"
+
+    def __init__(self, centers=None, mix=1.0, temperature=0.38, gain=0.0):
+        super().__init__(centers, temperature)
+        self.mix, self.gain = mix, gain
+
+    def ab(self, y):
+        return per_pixel(lambda p: decode_mix(p, self.bin_centers(), self.mix, self.temperature, self.gain), y)
+
+
+DECODE_PIXELS = 2 ** 15  # bin probabilities are decoded this many pixels at a time: their float64
+                         # temporaries stay ~100 MB, not gigabytes for a model's largest input
+
+
+def per_pixel(fn, y):
+    """`fn` applied to the pixels of `y` (..., C) DECODE_PIXELS at a time -> (..., C')."""
+    flat = np.asarray(y).reshape(-1, y.shape[-1])
+    out = np.concatenate([fn(flat[i:i + DECODE_PIXELS]) for i in range(0, len(flat), DECODE_PIXELS)])
+    return out.reshape(y.shape[:-1] + out.shape[-1:])
+
+
+CODECS = {(c.inputs, c.outputs): c for c in (Codec, GrayCodec, LabCodec, BinsCodec, MixCodec)}
+
+
+def codec(inputs, outputs, **params):
+    """The codec of an I/O contract; `params` (bin centres, decoding settings) for decoding bins."""
+    if (inputs, outputs) not in CODECS:
+        raise ValueError(f"Unknown I/O contract ({inputs!r}, {outputs!r}); choose one of: {sorted(CODECS)}")
+    return CODECS[inputs, outputs](**params)
 
 
 def task_arrays(images, inputs, outputs):
     """uint8 RGB images -> `(x, y)` float32 arrays for a model with the given I/O contract."""
-    if (inputs, outputs) not in TASKS:
-        raise ValueError(f"Unknown task ({inputs!r}, {outputs!r}); choose one of: {sorted(TASKS)}")
-    if inputs == "L":  # ab, ab_bins and ab_mix models all learn from the ab target
-        lab = rgb_to_lab(images)
-        return scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
-    return model_inputs(images, inputs), to_float(images)
+    return codec(inputs, outputs).pair(images)
+
+
+def scale_chroma(rgb, saturation):
+    """uint8 RGB with its CIE a*, b* multiplied by `saturation` (L* kept)."""
+    lab = rgb_to_lab(rgb)
+    lab[..., 1:] *= saturation
+    return to_uint8(lab_to_rgb(lab))
+
+
+def annealed_mean(probs, centers, T=0.38):
+    """Zhang et al. 2016 eq. 5: ab = Σ_q f_T(z)_q c_q with f_T(z) = exp(log z / T) / Σ exp(log z / T)."""
+    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / T
+    logits -= logits.max(-1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(-1, keepdims=True)
+    return (p @ np.asarray(centers, np.float64)).astype(np.float32)
+
+
+def mix_confidence(probs, k=5):
+    """How sure the classifier is of a pixel's colour: the probability mass of its k most likely
+    bins (neighbouring bins of one colour share the mass), from about k/Q (no idea) to 1."""
+    return np.sort(np.asarray(probs, np.float32), axis=-1)[..., -k:].sum(-1, keepdims=True)
+
+
+def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None):
+    """colorizer_6 outputs (..., 2 + Q) -> ab (..., 2) in ab units. With c = mix_confidence:
+    the regression ab moves towards the classifier's annealed-mean colour by w = clip(mix x c, 0, 1),
+    and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure.
+    (`ab_cls`: the annealed mean, when already computed for this temperature.)"""
+    y = np.asarray(y, np.float32)
+    ab_reg, probs = y[..., :2] * AB_SCALE, y[..., 2:]
+    if ab_cls is None:
+        ab_cls = annealed_mean(probs, centers, temperature)
+    c = mix_confidence(probs)
+    w = np.clip(mix * c, 0.0, 1.0)
+    return (ab_reg + w * (ab_cls - ab_reg)) * (1.0 + gain * c)
 
 # -----------------------------------------------------------------------------
 # Pipelines
@@ -513,7 +663,7 @@ def make_dataset(images, inputs="gray", outputs="rgb", batch_size=32, shuffle=Tr
     ("L","ab") or ("L","ab_bins") colorizers. `augment` adds random horizontal flips.
     """
     import tensorflow as tf
-    x, y = task_arrays(images, inputs, outputs)
+    x, y = codec(inputs, outputs).pair(images)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
         ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
@@ -523,34 +673,22 @@ def make_dataset(images, inputs="gray", outputs="rgb", batch_size=32, shuffle=Tr
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+class TrainVal(tuple):
+    """(train dataset, validation dataset), with the split they came from as `.train_idx`, `.val_idx`."""
+    train_idx = val_idx = None
+
+
 def make_train_val(images, inputs="gray", outputs="rgb", batch_size=32, val_fraction=0.1, seed=0,
                    augment=True, drop_remainder=False):
-    """Training and validation datasets, the validation split carved out of `images` (a training set)."""
+    """Training and validation datasets, the validation split carved out of `images` (a training set);
+    unpacks as `train, val`, and hands back its split as `.train_idx` and `.val_idx`."""
     train_idx, val_idx = split_train_val(len(images), val_fraction, seed)
     train = make_dataset(images[train_idx], inputs, outputs, batch_size, shuffle=True, seed=seed,
                          augment=augment, drop_remainder=drop_remainder)
     val = make_dataset(images[val_idx], inputs, outputs, batch_size, shuffle=False, drop_remainder=drop_remainder)
-    return train, val
-
-# -----------------------------------------------------------------------------
-# Figures
-
-def show_gray_vs_color(images, n=8):
-    """Figure 1: `n` colour images above their grayscale versions. Returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-    images = np.asarray(images)[:n]
-    n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
-    gray = to_grayscale(images)[..., 0]
-    for i in range(n):
-        axes[0, i].imshow(images[i])
-        axes[1, i].imshow(gray[i], cmap="gray", vmin=0, vmax=1)
-        for ax in axes[:, i]:
-            ax.axis("off")
-    axes[0, 0].set_title("colour", loc="left", fontsize=9)
-    axes[1, 0].set_title("grayscale (BT.601)", loc="left", fontsize=9)
-    fig.tight_layout()
-    return fig
+    out = TrainVal((train, val))
+    out.train_idx, out.val_idx = train_idx, val_idx
+    return out
 
 # -----------------------------------------------------------------------------
 # Full-resolution photos: the same CIE Lab (D65, sRGB) as skimage.color, in float32 with lookup
@@ -578,14 +716,18 @@ def resize_batch(images, height, width):
 def recombine_full(images, ab_small, rows=256):
     """Full-resolution uint8 RGB photos (N, H, W, 3) + chroma a*, b* predicted at a small size
     (N, h, w, 2) -> uint8 RGB (N, H, W, 3): the chroma upsampled bilinearly (it is smooth) and
-    recombined with each photo's own full-resolution L*, a stripe of rows at a time."""
+    recombined with each photo's own full-resolution L*, a stripe of `rows` rows at a time, so the
+    working memory beyond the input and output photos does not grow with their size."""
     n, H, W = images.shape[:3]
     out = np.empty_like(images)
     for i in range(n):
-        ab = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(ab_small[i, ..., k], np.float32))
-                                  .resize((W, H), Image.Resampling.BILINEAR)) for k in range(2)], axis=-1)
+        planes = [Image.fromarray(np.ascontiguousarray(ab_small[i, ..., k], np.float32)) for k in range(2)]
+        h = planes[0].height
         for r in range(0, H, rows):
-            out[i, r:r + rows] = photo_lab_to_rgb(photo_L(images[i, r:r + rows]), ab[r:r + rows])
+            r1 = min(H, r + rows)
+            box = (0, r * h / H, planes[0].width, r1 * h / H)  # this stripe's rows in the small image
+            ab = np.stack([np.asarray(p.resize((W, r1 - r), Image.Resampling.BILINEAR, box=box)) for p in planes], -1)
+            out[i, r:r1] = photo_lab_to_rgb(photo_L(images[i, r:r1]), ab)
     return out
 
 

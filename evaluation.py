@@ -5,12 +5,14 @@ import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything impo
 import pathlib
 
 import numpy as np
+from PIL import Image
 
 import data
 import metrics
 import models
 import plots
 import store
+from colorizer import Colorizer
 
 COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness", "gt_colorfulness",
            "psnr_colour", "params", "epochs", "minutes", "training"]
@@ -25,9 +27,8 @@ def colorized(model, images):
     """uint8 RGB output of any trained model for uint8 RGB images: a colorizer colorizes their
     gray as colorize.py does (at its own working size, the images' full-resolution L kept), an
     autoencoder reconstructs them."""
-    import colorize
     if models.spec(model.name).kind == "colorizer":
-        return colorize.colorize_array(images, model)
+        return Colorizer(model).colorize_array(images)
     return models.predict_rgb(model, images)
 
 
@@ -37,26 +38,34 @@ def predictions(trained, images):
     return {name: models.predict_rgb(model, images) for name, (model, _) in trained.items()}
 
 
+ROWS = {}  # table row name -> (row kind, model) of the rows that are not a model's own: set where they are named
+
+
 def variant_name(name, saturation):
-    """Table name of a model decoded with another chroma multiplier, e.g. 'colorizer_3 ×2 chroma'."""
-    return f"{name} ×{saturation:g} chroma"
+    """Table row of a model decoded with another chroma multiplier, e.g. 'colorizer_3 ×2 chroma'."""
+    row = f"{name} ×{saturation:g} chroma"
+    ROWS[row] = ("variant", name)
+    return row
+
+
+def before_name(name, trained_on="CIFAR-10"):
+    """Table row of a model trained on other data, e.g. 'colorizer_3 (CIFAR-10)' in the landscapes table."""
+    row = f"{name} ({trained_on})"
+    ROWS[row] = ("before", name)
+    return row
 
 
 def base_model(row_name):
-    """The registered model behind a table row name ('colorizer_3 ×2 chroma' -> 'colorizer_3',
-    'colorizer_3 (CIFAR-10)' -> 'colorizer_3')."""
-    return row_name.split(" ×")[0].split(" (")[0]
+    """The registered model behind a table row ('colorizer_3 ×2 chroma' -> 'colorizer_3')."""
+    return ROWS.get(row_name, (None, row_name))[1]
 
 
 def row_kind(row_name):
-    """'baseline' (gray, mean_chroma), 'variant' (a decoding variant), 'before' (a model trained
-    on other data, e.g. 'colorizer_3 (CIFAR-10)' in the landscapes table), or the model's kind."""
-    base = base_model(row_name)
-    if base not in models.MODELS:
-        return "baseline"
-    if " ×" in row_name:
-        return "variant"
-    return "before" if base != row_name else models.MODELS[base].kind
+    """'variant' (a decoding variant), 'before' (a model trained on other data), the model's kind
+    ('autoencoder', 'colorizer') for a model's own row, else 'baseline' (gray, mean_chroma)."""
+    if row_name in ROWS:
+        return ROWS[row_name][0]
+    return models.MODELS[row_name].kind if row_name in models.MODELS else "baseline"
 
 
 def saturated_predictions(trained, images, saturation):
@@ -139,13 +148,6 @@ def per_class(pred, true, labels, n_classes=10):
     return {k: np.array(v) for k, v in out.items()}
 
 
-def save(fig, path, dpi=150):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
-
-
 def sample_photos():
     """A few real colour photos shipped with scikit-image (no download): {name: uint8 RGB}."""
     from skimage import data as skdata
@@ -160,6 +162,26 @@ def sample_photos():
     return photos
 
 
+def photos_report(model, photos):
+    """Colorize each photo's gray version as colorize.py does; returns ({name: uint8 RGB}, rows of
+    metrics.evaluate with the gray baseline's PSNR beside)."""
+    colorizer = Colorizer(model)
+    colorized, rows = {}, []
+    for name, img in photos.items():
+        gray = np.asarray(Image.fromarray(img).convert("L"))  # what a scanned black-and-white photo gives
+        colorized[name] = colorizer.colorize_array(gray[None])[0]
+        rows.append(dict(photo=name, **metrics.evaluate(colorized[name][None], img[None]),
+                         gray_psnr=metrics.psnr(metrics.baseline(img[None]), img[None])))
+    return colorized, rows
+
+
+def photos_markdown(rows):
+    lines = ["| photo | PSNR | SSIM | MAE | colorfulness | gray PSNR |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['photo']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['mae']:.2f} | {r['colorfulness']:.1f} | "
+              f"{r['gray_psnr']:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- photo folders (landscapes)
 
 EVAL_SIZE = data.EVAL_SIZE  # landscape photos are 150x150: evaluated at that size (centre crop for the few others)
@@ -168,7 +190,7 @@ EVAL_SIZE = data.EVAL_SIZE  # landscape photos are 150x150: evaluated at that si
 def folder_test_set(data_name="landscapes", size=EVAL_SIZE):
     """The colour test photos of a folder dataset at `size` (uint8), their labels, the class names,
     and how many black-and-white test photos were left out."""
-    test = data.load_folder_split(data_name, "test", size)
+    test = data.load_test(data_name, size=size)
     colour = test.colour_index()
     return np.asarray(test.images[colour]), test.labels[colour], test.class_names, int(len(test) - len(colour))
 
@@ -177,11 +199,10 @@ def folder_predictions(trained, images, progress=print):
     """{name: uint8 RGB} for each trained colorizer, colorized as colorize.py does (each model at its
     own training size, the photo's full-resolution L kept)."""
     import time
-    import colorize
     out = {}
     for name, (model, _) in trained.items():
         t = time.perf_counter()
-        out[name] = colorize.colorize_array(images, model)
+        out[name] = Colorizer(model).colorize_array(images)
         progress(f"{name}: {len(images)} photos in {time.perf_counter() - t:.1f} s")
     return out
 
@@ -215,7 +236,7 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     if before:
         p = store.path(before, models_dir)
         if p.exists():
-            trained[f"{before} (CIFAR-10)"] = (store.load(p), store.record(p))
+            trained[before_name(before)] = (store.load(p), store.record(p))
     preds = folder_predictions(trained, images, progress)
     train = data.load_folder_split(data_name, "train", data.crop_size(64))
     sample = np.sort(np.random.default_rng(seed).choice(train.colour_index(), min(2000, len(train)), replace=False))
@@ -224,14 +245,14 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     show = np.sort(np.random.default_rng(seed).choice(len(images), min(n_show, len(images)), replace=False))
     cols = {"gray input": plots.gray_column(images[show])} | {n: p[show] for n, p in preds.items()} | \
            {"original": images[show]}
-    save(plots.plot_grid(cols, size=1.6), figures_dir / "colorizations.png")
+    plots.save(plots.plot_grid(cols, size=1.6), figures_dir / "colorizations.png")
     best = best_colorizer(rows)
     if best:
         stats = per_class(preds[best], images, labels, len(class_names))
-        save(plots.plot_per_class(stats, class_names, best), figures_dir / "per_class.png")
+        plots.save(plots.plot_per_class(stats, class_names, best), figures_dir / "per_class.png")
     records = [rec for name, (_, rec) in trained.items() if rec and name in models.MODELS]
     if records:
-        save(plots.plot_losses(records, title=f"{dataset}: train (solid) and validation (dashed) loss"),
+        plots.save(plots.plot_losses(records, title=f"{dataset}: train (solid) and validation (dashed) loss"),
              figures_dir / "losses.png")
     return rows, dict(table=table, best=best, n_colour=len(images), n_gray=n_gray, classes=class_names)
 

@@ -107,6 +107,23 @@ def evaluate(pred, true):
     return dict(psnr=psnr(pred, true), ssim=ssim(pred, true), mae=mae(pred, true),
                 acc2=lab_accuracy(pred, true, 2), auc=ab_auc(pred, true), colorfulness=colorfulness(pred))
 
+ACCURACY_METRICS = {"psnr": 1, "ssim": 1, "mae": -1, "acc2": 1, "auc": 1}  # +1: higher is better
+
+
+def beats(scores, reference):
+    """True when `scores` (of `evaluate`) are better than `reference`'s on all five accuracy metrics."""
+    return all(sign * (scores[k] - reference[k]) > 0 for k, sign in ACCURACY_METRICS.items())
+
+
+def vivid_and_accurate(candidates, reference):
+    """The project's choice rule, for decoding settings and for the default model alike: of
+    `candidates` ({key: scores}), the most colourful one that `beats` the `reference` (gray);
+    if none does, the one with the best PSNR. Returns (key, whether it beats the reference)."""
+    winners = [k for k, s in candidates.items() if beats(s, reference)]
+    if winners:
+        return max(winners, key=lambda k: candidates[k]["colorfulness"]), True
+    return max(candidates, key=lambda k: candidates[k]["psnr"]), False
+
 # ----------------------------------------------------------------------------- baselines
 
 
@@ -115,13 +132,13 @@ def mean_ab(images):
     return data.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
 
 
-def baseline(images, kind="gray", ab=None):
+def baseline(images, which="gray", ab=None):
     """Do-nothing colorizations of `images`, computed from their own L: `gray` (zero chroma) or
     `mean_chroma` (every pixel gets the training set's mean ab, passed as `ab`)."""
-    if kind not in ("gray", "mean_chroma"):
-        raise ValueError(f"Unknown baseline '{kind}'; choose one of: gray, mean_chroma")
-    if kind == "mean_chroma" and ab is None:
+    if which not in ("gray", "mean_chroma"):
+        raise ValueError(f"Unknown baseline '{which}'; choose one of: gray, mean_chroma")
+    if which == "mean_chroma" and ab is None:
         raise ValueError("The mean_chroma baseline needs ab=mean_ab(training images)")
     lab = data.rgb_to_lab(images)
-    lab[..., 1:] = 0.0 if kind == "gray" else np.asarray(ab, np.float32)
+    lab[..., 1:] = 0.0 if which == "gray" else np.asarray(ab, np.float32)
     return data.to_uint8(data.lab_to_rgb(lab))

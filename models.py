@@ -80,9 +80,23 @@ def input_shape_for(name, image_size):
     return (int(image_size), int(image_size), 3 if b.inputs == "rgb" else 1)
 
 
-def get_model(name, input_shape=None, **kwargs):
-    """Build and compile the registered model `name` (its default loss, optimizer and metrics)."""
+def builder_kwargs(name, train_images=None, required=None):
+    """Every argument the builder of `name` takes beyond its input shape, as training passes them:
+    the trained models it sits on (`required`, see store.required_models) and the arguments derived
+    from training images (colorizer_4/6's ab bins and their prior)."""
+    b = _builder(name)
+    kwargs = dict(required or {})
+    if b.data_kwargs and train_images is not None:
+        kwargs.update(b.data_kwargs(train_images))
+    return kwargs
+
+
+def get_model(name, input_shape=None, train_images=None, **kwargs):
+    """Build and compile the registered model `name` (its default loss, optimizer and metrics).
+    With `train_images`, the data-derived arguments are computed from them (builder_kwargs):
+    exactly the model training builds."""
     builder = _builder(name)
+    kwargs = builder_kwargs(name, train_images, kwargs)
     model = builder(**kwargs) if input_shape is None else builder(input_shape=input_shape, **kwargs)
     if not model.compiled:  # builders with special losses compile themselves
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"])
@@ -279,15 +293,6 @@ def rebalance_weights(centers, prior, lam=0.5, sigma=5.0):
     smooth /= smooth.sum()
     w = 1.0 / ((1 - lam) * smooth + lam / len(prior))
     return (w / (smooth * w).sum()).astype(np.float32)
-
-
-def annealed_mean(probs, centers, T=0.38):
-    """Zhang et al. 2016 eq. 5: ab = Σ_q f_T(z)_q c_q with f_T(z) = exp(log z / T) / Σ exp(log z / T)."""
-    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / T
-    logits -= logits.max(-1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(-1, keepdims=True)
-    return (p @ np.asarray(centers, np.float64)).astype(np.float32)
 
 
 def _colorizer_4_data_kwargs(images):
@@ -509,26 +514,6 @@ class MixLoss(keras.losses.Loss):
                 "cls_weight": self.cls_weight, "sigma": self.cls.sigma, "cls_stride": self.cls_stride}
 
 
-def mix_confidence(probs, k=5):
-    """How sure the classifier is of a pixel's colour: the probability mass of its k most likely
-    bins (neighbouring bins of one colour share the mass), from about k/Q (no idea) to 1."""
-    return np.sort(np.asarray(probs, np.float32), axis=-1)[..., -k:].sum(-1, keepdims=True)
-
-
-def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None):
-    """colorizer_6 outputs (..., 2 + Q) -> ab (..., 2) in ab units. With c = mix_confidence:
-    the regression ab moves towards the classifier's annealed-mean colour by w = clip(mix x c, 0, 1),
-    and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure.
-    (`ab_cls`: the annealed mean, when already computed for this temperature.)"""
-    y = np.asarray(y, np.float32)
-    ab_reg, probs = y[..., :2] * data.AB_SCALE, y[..., 2:]
-    if ab_cls is None:
-        ab_cls = annealed_mean(probs, centers, temperature)
-    c = mix_confidence(probs)
-    w = np.clip(mix * c, 0.0, 1.0)
-    return (ab_reg + w * (ab_cls - ab_reg)) * (1.0 + gain * c)
-
-
 # The decoding grid (a first sweep over mix 0-2, gain 0-3 and T 0.2/0.38 on the landscapes showed T
 # barely matters and gains above 0.5 always lose to gray: the grid is kept where the choice is made).
 MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
@@ -554,19 +539,16 @@ def calibrate_colorizer_6(model, photos, gray_scores=None, seed=0):
     for i in range(0, len(photos), 32):
         y = np.asarray(model(data.model_inputs(small[i:i + 32], "L"), training=False))
         for T in TEMPERATURE_GRID:
-            ab_cls = annealed_mean(y[..., 2:], layer.centers, T)
+            ab_cls = data.annealed_mean(y[..., 2:], layer.centers, T)
             for m, t, g in settings:
                 if t == T:
-                    ab[m, T, g].append(decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
+                    ab[m, T, g].append(data.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
     gray = gray_scores or metrics.evaluate(metrics.baseline(photos), photos)
     sweep = []
     for (m, T, g), parts in ab.items():
         s = metrics.evaluate(data.recombine_full(photos, np.concatenate(parts)), photos)
-        s["beats_gray"] = bool(s["psnr"] > gray["psnr"] and s["ssim"] > gray["ssim"] and s["mae"] < gray["mae"]
-                               and s["acc2"] > gray["acc2"] and s["auc"] > gray["auc"])
-        sweep.append(dict(mix=m, temperature=T, gain=g, **s))
-    winners = [s for s in sweep if s["beats_gray"]]
-    chosen = max(winners, key=lambda s: s["colorfulness"]) if winners else max(sweep, key=lambda s: s["psnr"])
+        sweep.append(dict(mix=m, temperature=T, gain=g, **s, beats_gray=metrics.beats(s, gray)))
+    chosen = sweep[metrics.vivid_and_accurate(dict(enumerate(sweep)), gray)[0]]
     layer.mix, layer.temperature, layer.gain = chosen["mix"], chosen["temperature"], chosen["gain"]
     return {"chosen": chosen, "gray": gray, "sweep": sweep, "images": len(photos),
             "rule": "most colourful setting beating gray on PSNR, SSIM, MAE, acc@2 and AuC on validation "
@@ -620,19 +602,17 @@ def _bin_layer(model):
     raise ValueError(f"Model '{model.name}' returns ab bins but has no ABBins/ABMix layer to decode them")
 
 
-def _bin_centers(model):
-    return _bin_layer(model).centers
-
-
-def _decode_kwargs(model):
-    """Builder arguments that a resized copy needs to decode like the original."""
-    outputs = _builder(model.name).outputs
-    if outputs == "ab_bins":
-        return {"bins": _bin_centers(model)}
-    if outputs == "ab_mix":
+def codec(model):
+    """The codec (`data.codec`) of a built or trained model: its contract's, with the bin centres and
+    decoding settings read from its ABBins/ABMix layer. Encoding and decoding go through it."""
+    b = _builder(model.name)
+    params = {}
+    if b.outputs in ("ab_bins", "ab_mix"):
         layer = _bin_layer(model)
-        return {"bins": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
-    return {}
+        params["centers"] = layer.centers
+        if b.outputs == "ab_mix":
+            params.update(mix=layer.mix, temperature=layer.temperature, gain=layer.gain)
+    return data.codec(b.inputs, b.outputs, **params)
 
 
 def at_size(model, height, width):
@@ -647,29 +627,41 @@ def at_size(model, height, width):
     if height % builder.stride or width % builder.stride:
         raise ValueError(f"Model '{model.name}' needs height and width divisible by {builder.stride}, "
                          f"got {height}x{width}")
-    resized = builder(input_shape=(height, width, model.input_shape[-1]), **_decode_kwargs(model))
+    c, params = codec(model), {}  # a resized copy decodes like the original
+    if builder.outputs in ("ab_bins", "ab_mix"):
+        params["bins"] = c.centers
+    if builder.outputs == "ab_mix":
+        params.update(mix=c.mix, temperature=c.temperature, gain=c.gain)
+    resized = builder(input_shape=(height, width, model.input_shape[-1]), **params)
     resized.set_weights(model.get_weights())
     return resized
 
 
-def predict_ab(model, images, batch_size=256):
+CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a colour-bin model's Q
+                        # probabilities per pixel are then ~0.3 GB, not 10 GB for a whole test set
+
+
+def predict(model, images, decode, batch_size=256, codec_=None):
+    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`), run it, and
+    `decode(outputs, encoded)` -> concatenated results, CHUNK_PIXELS at a time."""
+    codec_ = codec_ or codec(model)
+    images = np.asarray(images)
+    chunk = max(1, CHUNK_PIXELS // int(np.prod(images.shape[1:3])))
+    out = []
+    for i in range(0, len(images), chunk):
+        x = codec_.encode(images[i:i + chunk])
+        # one small batch (a photo): a direct call skips predict()'s per-call setup
+        y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
+            model.predict(x, batch_size=batch_size, verbose=0)
+        out.append(decode(y, x))
+    return np.concatenate(out)
+
+
+def predict_ab(model, images, batch_size=256, codec_=None):
     """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
     units, whatever its contract (RGB outputs are converted to Lab)."""
-    inputs, outputs = contract(model)
-    x = data.model_inputs(images, inputs)
-    chunk = max(1, 2 ** 18 // int(np.prod(x.shape[1:3])))  # 256k pixels: Q probabilities each, not 10 GB at once
-    if outputs in ("ab_bins", "ab_mix") and len(x) > chunk:
-        return np.concatenate([predict_ab(model, images[i:i + chunk], batch_size) for i in range(0, len(x), chunk)])
-    # one small batch (a photo): a direct call skips predict()'s per-call setup
-    y = np.asarray(model(x, training=False)) if len(x) <= batch_size else model.predict(x, batch_size=batch_size, verbose=0)
-    if outputs == "rgb":
-        return data.rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
-    if outputs == "ab_bins":
-        return annealed_mean(y, _bin_centers(model))
-    if outputs == "ab_mix":
-        layer = _bin_layer(model)
-        return decode_mix(y, layer.centers, layer.mix, layer.temperature, layer.gain)
-    return data.unscale_ab(y)
+    codec_ = codec_ or codec(model)
+    return predict(model, images, lambda y, x: codec_.ab(y), batch_size, codec_)
 
 
 MAX_SATURATION = 5.0
@@ -686,28 +678,17 @@ def check_saturation(saturation):
     return s
 
 
-def scale_chroma(rgb, saturation):
-    """uint8 RGB with its CIE a*, b* multiplied by `saturation` (L* kept)."""
-    lab = data.rgb_to_lab(rgb)
-    lab[..., 1:] *= saturation
-    return data.to_uint8(data.lab_to_rgb(lab))
-
-
 def predict_rgb(model, images, batch_size=256, saturation=1.0):
     """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
-    registered autoencoder or colorizer: input conversion, Lab scaling, bin decoding and
-    recombination with the input's own L all happen here. `saturation` multiplies the predicted
+    registered autoencoder or colorizer, through its codec (input conversion, Lab scaling, bin
+    decoding, recombination with the input's own L). `saturation` multiplies the predicted
     chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
     saturation = check_saturation(saturation)
-    inputs, outputs = contract(model)
-    if outputs == "rgb":
-        rgb = data.to_uint8(model.predict(data.model_inputs(images, inputs), batch_size=batch_size, verbose=0))
-        return rgb if saturation == 1 else scale_chroma(rgb, saturation)
-    ab = predict_ab(model, images, batch_size) * saturation
-    return data.lab_from_model(data.model_inputs(images, "L"), data.scale_ab(ab))
+    codec_ = codec(model)
+    return predict(model, images, lambda y, x: codec_.decode(y, x, saturation), batch_size, codec_)
 
 
 def block_summary(model):
@@ -729,21 +710,3 @@ def block_summary(model):
     lines += [f"  {k:<{width}}  {v:>10,}" for k, v in rows]
     lines.append(f"  {'total':<{width}}  {model.count_params():>10,}")
     return "\n".join(lines)
-
-
-def plot_architecture(name_or_model, path):
-    """Write a visualkeras layered diagram of a model (a name or a built model) to `path` (PNG)."""
-    import visualkeras
-    model = _builder(name_or_model)() if isinstance(name_or_model, str) else name_or_model
-    model = getattr(model, "generator", model)  # a GAN is drawn by its generator
-    for layer in model.layers:  # visualkeras 0.2 reads the Keras 2 attribute `output_shape`
-        if not hasattr(layer, "output_shape"):
-            layer.output_shape = tuple(layer.output.shape)
-    # batch norm and activations hidden: they do not change shapes and crowd the picture
-    import warnings
-    with warnings.catch_warnings():  # visualkeras 0.2 warns about its own default arguments; nothing to fix here
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message="The legend_text_spacing_offset parameter is deprecated")
-        visualkeras.layered_view(model, to_file=str(path), legend=True, scale_xy=4, scale_z=0.5, max_z=120,
-                                 spacing=12, type_ignore=[layers.BatchNormalization, layers.ReLU, layers.LeakyReLU])
-    return path

@@ -1,10 +1,22 @@
-"""Figures shared by the notebooks: loss curves and colorization grids (matplotlib)."""
+"""Every figure of the project (matplotlib, visualkeras): loss curves, colorization grids, metric
+bars, architecture diagrams. The notebooks and evaluation.py call these; nothing else draws."""
+
+import pathlib
 
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 import data
+import models
+
+
+def save(fig, path, dpi=150):
+    """Write a figure (PNG), making its folder; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
 
 
 def plot_losses(records, title=None):
@@ -90,5 +102,54 @@ def plot_per_class(stats, class_names, model_name):
     for ax in axes:
         ax.set_xticks(x, class_names, rotation=45, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def show_gray_vs_color(images, n=8):
+    """Figure 1: `n` colour images above their grayscale versions. Returns the matplotlib figure."""
+    images = np.asarray(images)[:n]
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
+    gray = data.to_grayscale(images)[..., 0]
+    for i in range(n):
+        axes[0, i].imshow(images[i])
+        axes[1, i].imshow(gray[i], cmap="gray", vmin=0, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    axes[0, 0].set_title("colour", loc="left", fontsize=9)
+    axes[1, 0].set_title("grayscale (BT.601)", loc="left", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_architecture(name_or_model, path):
+    """Write a visualkeras layered diagram of a model (a name or a built model) to `path` (PNG)."""
+    import keras
+    import visualkeras
+    import warnings
+    model = models.get_model(name_or_model) if isinstance(name_or_model, str) else name_or_model
+    model = getattr(model, "generator", model)  # a GAN is drawn by its generator
+    for layer in model.layers:  # visualkeras 0.2 reads the Keras 2 attribute `output_shape`
+        if not hasattr(layer, "output_shape"):
+            layer.output_shape = tuple(layer.output.shape)
+    # batch norm and activations hidden: they do not change shapes and crowd the picture
+    with warnings.catch_warnings():  # visualkeras 0.2 warns about its own default arguments; nothing to fix here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="The legend_text_spacing_offset parameter is deprecated")
+        visualkeras.layered_view(model, to_file=str(path), legend=True, scale_xy=4, scale_z=0.5, max_z=120,
+                                 spacing=12, type_ignore=[keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.LeakyReLU])
+    return path
+
+
+def plot_photos(photos, colorized, model_name):
+    """One row per photo: its gray input, `model_name`'s colorization, the original."""
+    fig, axes = plt.subplots(len(photos), 3, figsize=(9, 2.6 * len(photos)), squeeze=False)
+    for i, name in enumerate(photos):
+        columns = (gray_column(photos[name][None])[0], colorized[name], photos[name])
+        for ax, im, title in zip(axes[i], columns, ("gray input", model_name, "original")):
+            ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
+            ax.set_title(f"{name}: {title}", fontsize=8)
+            ax.axis("off")
     fig.tight_layout()
     return fig

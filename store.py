@@ -39,6 +39,29 @@ def path(name, models_dir=MODELS_DIR, dataset="cifar10", suffix=".keras"):
     return folder(models_dir, dataset) / f"{name}{suffix}"
 
 
+def run_paths(name, models_dir=MODELS_DIR, dataset="cifar10"):
+    """The files of one training run of `name`: the final model, its record and per-epoch log, the
+    lock, and the work folder of an unfinished run (config, state, backup, best checkpoint)."""
+    p = {k: path(name, models_dir, dataset, suffix) for k, suffix in
+         (("final", ".keras"), ("record", ".json"), ("csv", ".log.csv"), ("lock", ".lock"), ("run", ".run"))}
+    p.update(config=p["run"] / "config.json", state=p["run"] / "state.json", backup=p["run"] / "backup",
+             best=p["run"] / "best.keras")
+    return p
+
+
+def required_models(name, models_dir=MODELS_DIR, dataset="cifar10"):
+    """{name: trained model} of the models `name` is built on (colorizer_2 -> autoencoder_1),
+    trained on the same data, as keyword arguments for its builder."""
+    out = {}
+    for base in models.spec(name).requires:
+        p = path(base, models_dir, dataset)
+        if not p.exists():
+            raise FileNotFoundError(f"{name} builds on a trained {base}, and {p} does not exist. "
+                                    f"Train it first: python training.py {base} (with the same --data and --image-size)")
+        out[base] = load(p)
+    return out
+
+
 def resolve(name_or_path, models_dir=MODELS_DIR):
     """A saved model's path from `colorizer_3`, `landscapes/colorizer_6` or a `.keras` path."""
     p = pathlib.Path(str(name_or_path))
@@ -79,6 +102,11 @@ def load(name_or_path, models_dir=MODELS_DIR, kind=None):
 def record(model_path):
     """The JSON record saved beside a `.keras` file ({} when there is none)."""
     return read_json(pathlib.Path(model_path).with_suffix(".json")) or {}
+
+
+def save_record(model_path, rec):
+    """Write the JSON record beside a `.keras` file (atomically)."""
+    write_json(pathlib.Path(model_path).with_suffix(".json"), rec)
 
 
 def trained(models_dir=MODELS_DIR, dataset="cifar10", names=None):

@@ -14,6 +14,7 @@ import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything impo
 import argparse
 import contextlib
 import datetime
+import json
 import math
 import os
 import pathlib
@@ -23,8 +24,7 @@ import time
 import numpy as np
 import keras
 
-import data
-import data as data_module  # train() has an argument named `data`
+import data as datasets  # train() has an argument named `data`
 import models
 import store
 
@@ -111,10 +111,10 @@ def default_strategy():
 def load_training_images(data_dir=None, subset=None, seed=0):
     """CIFAR-10 training images (uint8) and their source description; `subset` keeps a seeded
     random sample of that many (the folder is ordered by class, so never the first N)."""
-    (x, y), _ = data.load_cifar10(data_dir)
+    (x, y), _ = datasets.load_cifar10(data_dir)
     if subset is not None:
         x = x[_subset(len(x), subset, seed)]
-    return x, data.describe_source("cifar10")
+    return x, datasets.describe_source("cifar10")
 
 
 def _subset(n, subset, seed):
@@ -125,69 +125,45 @@ def _subset(n, subset, seed):
 
 def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fraction, batch_size, drop_remainder):
     """Training and validation pipelines for a model's contract, with what the record says of
-    them. CIFAR-10 is held in memory; a photo folder streams from its memory-mapped cache (random
+    them, the training images the data-derived builder arguments come from (`fit_images`) and a
+    function giving the validation images decoding is calibrated on (`calib_images`). CIFAR-10 is held in memory; a photo folder streams from its memory-mapped cache (random
     crops and flips for training, centre crops for validation), black-and-white photos left out."""
     inputs, outputs = builder.inputs, builder.outputs
     if data_name in (None, "cifar10"):
         x, source = load_training_images(data_dir, subset, seed)
-        train_idx, val_idx = data.split_train_val(len(x), val_fraction, seed)
-        train_ds, val_ds = data.make_train_val(x, inputs, outputs, batch_size, val_fraction, seed,
-                                               drop_remainder=drop_remainder)
-        return dict(train_ds=train_ds, val_ds=val_ds, fit_images=x[train_idx], calib_images=x[val_idx],
-                    info=dict(data_source=source, train_images=len(train_idx), val_images=len(val_idx),
+        sets = datasets.make_train_val(x, inputs, outputs, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
+        return dict(train_ds=sets[0], val_ds=sets[1], fit_images=x[sets.train_idx], calib_images=lambda: x[sets.val_idx],
+                    info=dict(data_source=source, train_images=len(sets.train_idx), val_images=len(sets.val_idx),
                               gray_skipped=0))
-    fd = data.load_folder_split(data_name, "train", data.crop_size(image_size))
+    fd = datasets.load_folder_split(data_name, "train", datasets.crop_size(image_size))
     colour = fd.colour_index()
     print(f"{len(fd) - len(colour)} black-and-white photos of {len(fd)} left out of training")
     if subset is not None:
         colour = colour[_subset(len(colour), subset, seed)]
-    t, v = data.split_train_val(len(colour), val_fraction, seed)
+    t, v = datasets.split_train_val(len(colour), val_fraction, seed)
     train_rows, val_rows = colour[t], colour[v]
-    val_images = data.centre_crops(fd.images[val_rows], image_size)
+    val_images = datasets.centre_crops(fd.images[val_rows], image_size)
     fit_rows = train_rows[_subset(len(train_rows), min(2000, len(train_rows)), seed)]
-    return dict(train_ds=data.make_folder_train(fd, train_rows, image_size, inputs, outputs, batch_size, seed,
+    return dict(train_ds=datasets.make_folder_train(fd, train_rows, image_size, inputs, outputs, batch_size, seed,
                                                 drop_remainder),
-                val_ds=data.make_dataset(val_images, inputs, outputs, batch_size, shuffle=False,
+                val_ds=datasets.make_dataset(val_images, inputs, outputs, batch_size, shuffle=False,
                                          drop_remainder=drop_remainder),
-                fit_images=data.centre_crops(fd.images[fit_rows], image_size),
+                fit_images=datasets.centre_crops(fd.images[fit_rows], image_size),
                 # decoding settings are chosen on the validation photos at the size they are judged at
-                calib_images=lambda: np.asarray(data.load_folder_split(data_name, "train", data.EVAL_SIZE).images[val_rows]),
-                info=dict(data_source=data.describe_source(data_name), train_images=len(train_rows),
+                calib_images=lambda: np.asarray(datasets.load_folder_split(data_name, "train", datasets.EVAL_SIZE).images[val_rows]),
+                info=dict(data_source=datasets.describe_source(data_name), train_images=len(train_rows),
                           val_images=len(val_rows), gray_skipped=len(fd) - len(colour) if subset is None else None))
-
-
-def _required_models(builder, models_dir, dataset):
-    """Load the trained models a builder sits on (colorizer_2 -> autoencoder_1), trained on the same data."""
-    out = {}
-    for name in builder.requires:
-        path = store.path(name, models_dir, dataset)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{builder.__name__} builds on a trained {name}, and {path} does not exist. "
-                f"Train it first: python training.py {name} (with the same --data and --image-size)")
-        out[name] = store.load(path)
-    return out
-
-
-def builder_kwargs(builder, models_dir, fit_images, dataset="cifar10"):
-    """Every argument a builder needs beyond its input shape: trained models it sits on, and
-    arguments derived from the training images (colorizer_4/6's ab bins)."""
-    kwargs = _required_models(builder, models_dir, dataset)
-    if builder.data_kwargs:
-        kwargs.update(builder.data_kwargs(fit_images))
-    return kwargs
 
 
 def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
     """Decide resume / fresh / refuse for a run, and make its work folder. Returns
     (paths, resuming, None), or (paths, None, record) when it is trained already."""
-    paths = {k: store.path(model_name, models_dir, dataset, suffix)
-             for k, suffix in (("final", ".keras"), ("record", ".json"), ("run", ".run"), ("csv", ".log.csv"))}
+    paths = store.run_paths(model_name, models_dir, dataset)
     paths["final"].parent.mkdir(parents=True, exist_ok=True)
-    previous = _read_json(paths["run"] / "config.json")
+    previous = _read_json(paths["config"])
     resuming = resume and previous == config
     if previous and not resuming:
-        state = _read_json(paths["run"] / "state.json") or {}
+        state = _read_json(paths["state"]) or {}
         changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
         print(f"Discarding the interrupted run of {model_name} in {paths['run']} ({state.get('epochs_done', 0)} "
               f"epochs done): " + (f"its arguments differ {changed}" if changed else "resume=False"), flush=True)
@@ -203,7 +179,7 @@ def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
         shutil.rmtree(paths["run"], ignore_errors=True)
         paths["csv"].unlink(missing_ok=True)
     paths["run"].mkdir(exist_ok=True)
-    _write_json(paths["run"] / "config.json", config)
+    _write_json(paths["config"], config)
     return paths, resuming, None
 
 
@@ -261,23 +237,74 @@ class RunLock:
     @staticmethod
     def _alive(pid):
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists is checked
         except ProcessLookupError:
             return False
-        except PermissionError:
-            return True
+        except PermissionError:  # it exists, run by another user
+            pass
         return True
 
 
+def _opens(path, read):
+    try:
+        read(path)
+        return True
+    except Exception:  # noqa: BLE001 - truncated, not HDF5/zip, bad CRC, bad JSON: it does not open
+        return False
+
+
+def _read_weights(path):
+    import h5py
+    with h5py.File(path, "r") as f:  # every array read: a truncated file can open and fail later
+        f.visititems(lambda _, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+
+
+def _read_keras(path):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        if z.testzip() is not None:
+            raise ValueError("bad CRC")
+
+
+def recover_run_files(model_name, paths):
+    """A run killed while writing its work files can leave one of them half-written. The backup keeps
+    the epoch before beside it (BackupAndRestore's double checkpoint): a latest backup that does not
+    open is replaced by it; when neither opens, the run restarts from epoch 0. A best checkpoint that
+    does not open is dropped (the epochs still to come write a new one; returns True). Each case is said."""
+    latest = paths["backup"] / "latest.weights.h5"
+    meta = paths["backup"] / "training_metadata.json"
+    ok = lambda w, m: _opens(w, _read_weights) and _opens(m, lambda p: json.loads(p.read_text())["epoch"])  # noqa: E731
+    prev, prev_meta = latest.with_name(latest.name + ".bkp"), meta.with_name(meta.name + ".bkp")
+    if latest.exists() and not ok(latest, meta):
+        if prev.exists() and ok(prev, prev_meta):
+            print(f"note: the latest backup of {model_name} in {paths['backup']} does not open (written when the run "
+                  f"was stopped); resuming from the epoch before it", flush=True)
+            shutil.copyfile(prev, latest)
+            shutil.copyfile(prev_meta, meta)
+        else:
+            print(f"note: no backup of {model_name} in {paths['backup']} opens (written when the run was stopped); "
+                  f"restarting it from epoch 0", flush=True)
+            shutil.rmtree(paths["backup"])
+            paths["csv"].unlink(missing_ok=True)
+            paths["state"].unlink(missing_ok=True)
+    if paths["best"].exists() and not _opens(paths["best"], _read_keras):
+        print(f"note: the best checkpoint {paths['best']} does not open (written when the run was stopped); "
+              f"dropped, the next epochs write a new one", flush=True)
+        paths["best"].unlink()
+        return True
+    return False
+
+
 def make_callbacks(paths, max_minutes, history, epochs, verbose):
-    best_so_far = min(history.get("val_loss", [math.inf]))
-    budget = TimeBudget(max_minutes, paths["run"] / "state.json")
+    # without a best checkpoint on disk, the next epoch must write one whatever its loss
+    best_so_far = min(history.get("val_loss", [math.inf])) if paths["best"].exists() else math.inf
+    budget = TimeBudget(max_minutes, paths["state"])
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
-        keras.callbacks.ModelCheckpoint(str(paths["run"] / "best.keras"), monitor="val_loss", save_best_only=True,
+        keras.callbacks.ModelCheckpoint(str(paths["best"]), monitor="val_loss", save_best_only=True,
                                         initial_value_threshold=None if math.isinf(best_so_far) else best_so_far),
-        keras.callbacks.BackupAndRestore(str(paths["run"] / "backup")),
+        keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True),  # see recover_run_files
         budget,  # it records an epoch as done only once it is backed up
     ]
     if verbose == "lines":
@@ -343,11 +370,13 @@ def check_learned(model_name, model, history, initial, run_dir):
             f"the default is 1e-3).")
 
 
-def keep_best(model_name, model, run_dir, input_shape, kwargs):
+def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=True):
     """The best epoch's weights in a freshly compiled float32 model: its optimizer's moments are
     zeros, which deflate to nothing, so the file is a third of the size; it loads ready to predict
-    or fine-tune."""
-    best_path = run_dir / "best.keras"
+    or fine-tune. Without a best checkpoint, the weights `fit` left (when it ran in this process)."""
+    if not best_path.exists() and not fitted_here:
+        raise RuntimeError(f"{model_name}: training had finished but its best checkpoint {best_path} is gone; "
+                           f"nothing trained is left to save. Train it again (overwrite=True / --no-resume).")
     best = keras.models.load_model(best_path) if best_path.exists() else model
     clean = models.get_model(model_name, input_shape=input_shape, **kwargs)
     clean.set_weights(best.get_weights())
@@ -373,8 +402,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     """
     builder = models.spec(model_name)  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes)
-    dataset = data_module.dataset_name(data)
-    image_size = image_size or data_module.default_image_size(dataset)
+    dataset = datasets.dataset_name(data)
+    image_size = image_size or datasets.default_image_size(dataset)
     if dataset == "cifar10" and image_size != 32:
         raise ValueError(f"CIFAR-10 images are 32x32; image_size must be 32 for data='cifar10', got {image_size}")
     input_shape = models.input_shape_for(model_name, image_size)
@@ -382,7 +411,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     config = dict(model_name=model_name, data=dataset, image_size=image_size, epochs=epochs, batch_size=batch_size,
                   max_minutes=max_minutes, subset=subset, seed=seed, learning_rate=learning_rate,
                   val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision)
-    lock = store.path(model_name, models_dir, dataset, ".lock")
+    lock = store.run_paths(model_name, models_dir, dataset)["lock"]
     lock.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(lock):
         paths, resuming, done = prepare_run(model_name, config, models_dir, dataset, resume, overwrite)
@@ -393,49 +422,30 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
 
 def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose):
     """The steps of one training run, in order (train() checks the arguments and holds the lock)."""
-    model_name, dataset, image_size, epochs, max_minutes, seed, batch_size, precision, jit_compile = (
-        config[k] for k in ("model_name", "data", "image_size", "epochs", "max_minutes", "seed", "batch_size",
-                            "precision", "jit_compile"))
-    if verbose == "lines":
-        budget = f" or {max_minutes:g} minutes, whichever comes first" if max_minutes else ""
-        print(f"Training {model_name} on {dataset} at {image_size} px: up to {epochs} epochs{budget} "
-              f"-> {paths['final']}", flush=True)
-    keras.utils.set_random_seed(seed)
+    name, dataset = config["model_name"], config["data"]
+    announce(config, paths, verbose)
+    keras.utils.set_random_seed(config["seed"])
     strategy = strategy or default_strategy()
     # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
-    d = prepare_data(builder, "cifar10" if dataset == "cifar10" else data, image_size, data_dir, config["subset"],
-                     seed, config["val_fraction"], batch_size, strategy.num_replicas_in_sync > 1)
-    kwargs = builder_kwargs(builder, models_dir, d["fit_images"], dataset)
-    with strategy.scope(), precision_policy(precision):
-        model = models.get_model(model_name, input_shape=input_shape, **kwargs)
-        model.jit_compile = bool(jit_compile)
-        if config["learning_rate"] is not None:
-            model.optimizer.learning_rate = config["learning_rate"]
-
-    callbacks, budget = make_callbacks(paths, max_minutes, read_history(paths["csv"]), epochs, verbose)
-    if resuming and budget.state["epochs_done"]:
-        print(f"Resuming {model_name} from epoch {budget.state['epochs_done']} "
-              f"({budget.state['seconds'] / 60:.1f} min already trained).")
+    d = prepare_data(builder, "cifar10" if dataset == "cifar10" else data, config["image_size"], data_dir,
+                     config["subset"], config["seed"], config["val_fraction"], config["batch_size"],
+                     strategy.num_replicas_in_sync > 1)
+    kwargs = models.builder_kwargs(name, d["fit_images"], store.required_models(name, models_dir, dataset))
+    model = build(config, input_shape, kwargs, strategy)
+    dropped = resuming and recover_run_files(name, paths)
+    callbacks, budget = make_callbacks(paths, config["max_minutes"], read_history(paths["csv"]), config["epochs"],
+                                       verbose)
+    if dropped:  # the saved model will be the best of the epochs still to come
+        budget.state["best_from_epoch"] = budget.state["epochs_done"]
     t0 = time.perf_counter()
-    if "initial_val_loss" not in budget.state:  # what an untrained model scores: training must beat it
-        budget.state["initial_val_loss"] = _val_loss(model, d["val_ds"])
-        _write_json(paths["run"] / "state.json", budget.state)
-    if budget.state.get("fit_done"):  # killed after fit() ended, before the save: nothing left to train
-        print(f"{model_name}: training had finished ({budget.state['epochs_done']} epochs); saving it.")
-    else:
-        # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
-        model.fit(d["train_ds"], validation_data=d["val_ds"], epochs=epochs, callbacks=callbacks,
-                  verbose=0 if verbose == "lines" else verbose, shuffle=False)
-        budget.state["fit_done"] = True
-        _write_json(paths["run"] / "state.json", budget.state)
+    fitted_here = fit(model, d, callbacks, budget, paths, config, resuming, verbose)
     history = read_history(paths["csv"])
-    check_finite(model_name, model, history, budget, epochs, paths["run"])
-    check_learned(model_name, model, history, budget.state["initial_val_loss"], paths["run"])
-    clean = keep_best(model_name, model, paths["run"], input_shape, kwargs)
-    calib = d["calib_images"]() if callable(d["calib_images"]) else d["calib_images"]
-    calibration = builder.calibrate(clean, calib) if builder.calibrate else None
-    record = write_record(model_name, builder, model, budget, history, config, d["info"], batch_size, precision,
-                          jit_compile, seed, image_size, calibration, time.perf_counter() - t0)
+    check_finite(name, model, history, budget, config["epochs"], paths["run"])
+    check_learned(name, model, history, budget.state["initial_val_loss"], paths["run"])
+    clean = keep_best(name, model, paths["best"], input_shape, kwargs, fitted_here)
+    calibration = builder.calibrate(clean, d["calib_images"]()) if builder.calibrate else None
+    record = write_record(name, builder, model, budget, history, config, d["info"], calibration,
+                          time.perf_counter() - t0)
     save_model(clean, paths["final"])
     _write_json(paths["record"], record)
     shutil.rmtree(paths["run"], ignore_errors=True)
@@ -444,18 +454,57 @@ def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_d
     return record
 
 
-def write_record(model_name, builder, model, budget, history, config, info, batch_size, precision, jit_compile,
-                 seed, image_size, calibration, session_seconds):
+def announce(config, paths, verbose):
+    if verbose == "lines":
+        budget = f" or {config['max_minutes']:g} minutes, whichever comes first" if config["max_minutes"] else ""
+        print(f"Training {config['model_name']} on {config['data']} at {config['image_size']} px: up to "
+              f"{config['epochs']} epochs{budget} -> {paths['final']}", flush=True)
+
+
+def build(config, input_shape, kwargs, strategy):
+    """The model to train, built under the distribution strategy and the precision policy."""
+    with strategy.scope(), precision_policy(config["precision"]):
+        model = models.get_model(config["model_name"], input_shape=input_shape, **kwargs)
+        model.jit_compile = bool(config["jit_compile"])
+        if config["learning_rate"] is not None:
+            model.optimizer.learning_rate = config["learning_rate"]
+    return model
+
+
+def fit(model, d, callbacks, budget, paths, config, resuming, verbose):
+    """Fit, resuming from the backup; first score the untrained model (training must beat it).
+    Returns False when fit() had already ended before a kill (nothing is trained again)."""
+    name = config["model_name"]
+    if resuming and budget.state["epochs_done"]:
+        print(f"Resuming {name} from epoch {budget.state['epochs_done']} "
+              f"({budget.state['seconds'] / 60:.1f} min already trained).")
+    if "initial_val_loss" not in budget.state:
+        budget.state["initial_val_loss"] = _val_loss(model, d["val_ds"])
+        _write_json(paths["state"], budget.state)
+    if budget.state.get("fit_done"):  # killed after fit() ended, before the save: nothing left to train
+        print(f"{name}: training had finished ({budget.state['epochs_done']} epochs); saving it.")
+        return False
+    # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
+    model.fit(d["train_ds"], validation_data=d["val_ds"], epochs=config["epochs"], callbacks=callbacks,
+              verbose=0 if verbose == "lines" else verbose, shuffle=False)
+    budget.state["fit_done"] = True
+    _write_json(paths["state"], budget.state)
+    return True
+
+
+def write_record(model_name, builder, model, budget, history, config, info, calibration, session_seconds):
+    """The record saved beside the model: what was trained, on what, how long, how well, with what."""
     import tensorflow as tf
     epochs_run, seconds = budget.state["epochs_done"], budget.state["seconds"]
+    val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see recover_run_files
     record = dict(
         model=model_name, kind=builder.kind, inputs=builder.inputs, outputs=builder.outputs,
         params=int(model.count_params()), epochs_run=epochs_run,
-        best_epoch=int(np.argmin(history["val_loss"])) + 1, best_val_loss=float(np.min(history["val_loss"])),
+        best_epoch=first + int(np.argmin(val[first:])) + 1, best_val_loss=float(np.min(val[first:])),
         stopped_by="time budget" if budget.stopped else "epochs",
         train_minutes=seconds / 60, images_per_s=info["train_images"] * epochs_run / max(seconds, 1e-9),
-        batch_size=batch_size, precision=precision, jit_compile=bool(jit_compile), seed=seed,
-        data=config["data"], image_size=image_size, **info, tensorflow=tf.__version__, keras=keras.__version__,
+        batch_size=config["batch_size"], precision=config["precision"], jit_compile=config["jit_compile"],
+        seed=config["seed"], data=config["data"], image_size=config["image_size"], **info, tensorflow=tf.__version__, keras=keras.__version__,
         date=datetime.datetime.now().isoformat(timespec="seconds"), this_session_seconds=session_seconds,
         config=config, history=history)
     if calibration is not None:

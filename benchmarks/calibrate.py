@@ -30,12 +30,11 @@ def main():
         data_arg = cfg["data"]  # "cifar10", or a folder dataset by name ("landscapes": $LANDSCAPES_DIR)
         d = training.prepare_data(models.spec(model.name), data_arg, cfg["image_size"], None, cfg["subset"],
                                   cfg["seed"], cfg["val_fraction"], cfg["batch_size"], False)
-        calib = d["calib_images"]() if callable(d["calib_images"]) else d["calib_images"]
-        cal = models.spec(model.name).calibrate(model, calib)
+        cal = models.spec(model.name).calibrate(model, d["calib_images"]())
         print(f"{name}: chosen {cal['chosen']}")
         record["calibration"] = cal
         store.save_model(model, path)
-        store.write_json(path.with_suffix(".json"), record)
+        store.save_record(path, record)
 
 
 if __name__ == "__main__":

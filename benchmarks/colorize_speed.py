@@ -1,6 +1,7 @@
-"""Seconds to colorize a 12-megapixel photo and a folder of 100 photos with colorize.py's API,
+"""Seconds to colorize a 12-megapixel photo and a folder of 100 photos with the Colorizer API,
 and the peak memory of the process; then, each in a fresh process so that the peaks are its own,
-the peak memory of colorizing a 10000x1 strip, a 12-megapixel and a 100-megapixel photo.
+the peak memory of `colorize.py` (the command line, reading the file and writing the PNG) on a
+10000x1 strip, a 12-megapixel and a 100-megapixel photo.
 
     python benchmarks/colorize_speed.py [-m landscapes/colorizer_6] [--models-dir saved_models]
 
@@ -23,6 +24,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import colorize  # noqa: E402
+import colorizer  # noqa: E402
 import models  # noqa: E402
 
 
@@ -43,53 +45,69 @@ CASES = {"10000x1 strip": (1, 10000), "12-megapixel": (3000, 4000), "100-megapix
 
 def load(args):
     try:
-        return colorize.load_colorizer(args.model, args.models_dir), "trained"
+        return colorizer.Colorizer.load(args.model, args.models_dir), "trained"
     except colorize.ModelNotTrained:
-        return models.get_model(args.model.split("/")[-1]), "untrained"
+        return colorizer.Colorizer(models.get_model(args.model.split("/")[-1])), "untrained"
 
 
 def one_case(args):
-    """Run in a child process: colorize one synthetic photo of the case's size, print its peak."""
-    model, _ = load(args)
-    h, w = CASES[args.case]
-    img = photo(h, w)
+    """Run in a child process: colorize.py's main() on one photo file; print its time and peak."""
+    load(args)  # TensorFlow and the model in memory: the peak before the photo
     before = peak_mb()
-    t = time.perf_counter()
-    out = colorize.colorize_image(img, model, args.working_size)
-    print(f"{args.case:14s} ({w}x{h}): {time.perf_counter() - t:6.2f} s, peak memory {peak_mb():6.0f} MB "
-          f"(process with the model loaded, before: {before:.0f} MB; the decoded photo alone is "
-          f"{h * w * 3 / 2**20:.0f} MB as RGB) -> {out.size[0]}x{out.size[1]}")
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        argv = [args.case_file, "-o", out, "-m", args.model, "--models-dir", args.models_dir]
+        status = colorize.main(argv + (["--working-size", str(args.working_size)] if args.working_size else []))
+        dt = time.perf_counter() - t
+    h, w = CASES[args.case]
+    print(f"{args.case:14s} ({w}x{h}): {dt:6.2f} s, exit {status}, peak memory {peak_mb():6.0f} MB "
+          f"(before the photo, with TensorFlow and the model: {before:.0f} MB; the photo alone is "
+          f"{h * w * 3 / 2**20:.0f} MB as RGB)")
+
+
+def write_case(case, folder):
+    """The case's synthetic photo as a file (JPEG, PNG for the strip), written band by band."""
+    h, w = CASES[case]
+    img = Image.new("L", (w, h))
+    for r in range(0, h, 1024):
+        img.paste(photo(min(1024, h - r), w, seed=r), (0, r))
+    path = pathlib.Path(folder) / (f"{case.replace(' ', '_')}" + (".png" if h < 8 else ".jpg"))
+    img.save(path, quality=90)
+    return path
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-m", "--model", default=colorize.DEFAULT_MODEL)
+    p.add_argument("-m", "--model", default=colorizer.DEFAULT_MODEL)
     p.add_argument("--models-dir", default="saved_models")
     p.add_argument("--working-size", type=int, default=None)
     p.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    p.add_argument("--case-file", help=argparse.SUPPRESS)
     p.add_argument("--peaks-only", action="store_true", help="only the per-size peak memory")
     args = p.parse_args()
     if args.case:
         return one_case(args)
     if not args.peaks_only:
         speed(args)
-    print(f"peak memory per photo size (model pixels capped at {colorize.MAX_MODEL_PIXELS:,}):")
-    for case in CASES:
-        cmd = [sys.executable, __file__, "-m", args.model, "--models-dir", args.models_dir, "--case", case]
-        if args.working_size:
-            cmd += ["--working-size", str(args.working_size)]
-        subprocess.run(cmd, check=True)
+    print(f"peak memory of colorize.py per photo size (model pixels capped at {colorizer.MAX_MODEL_PIXELS:,}):")
+    with tempfile.TemporaryDirectory() as d:
+        for case in CASES:
+            cmd = [sys.executable, __file__, "-m", args.model, "--models-dir", args.models_dir, "--case", case,
+                   "--case-file", str(write_case(case, d))]
+            if args.working_size:
+                cmd += ["--working-size", str(args.working_size)]
+            subprocess.run(cmd, check=True)
 
 
 def speed(args):
     model, source = load(args)
     big = photo(3000, 4000)
-    colorize.colorize_image(photo(64, 64), model, args.working_size)  # warm-up: trace the model
+    model.colorize_image(photo(64, 64), args.working_size)  # warm-up: trace the model
     print(f"model {args.model} ({source}); peak memory before: {peak_mb():.0f} MB")
     times = []
     for _ in range(3):
         t = time.perf_counter()
-        out = colorize.colorize_image(big, model, args.working_size)
+        out = model.colorize_image(big, args.working_size)
         times.append(time.perf_counter() - t)
     print(f"12-megapixel photo (4000x3000), colorize_image: best {min(times):.2f} s, median {np.median(times):.2f} s "
           f"-> {out.size[0]}x{out.size[1]} {out.mode}; peak memory {peak_mb():.0f} MB")
@@ -104,8 +122,8 @@ def speed(args):
         t = time.perf_counter()
         for f in sorted(src.iterdir()):
             with Image.open(f) as img:
-                colorize.colorize_image(img, model, args.working_size).save(pathlib.Path(d) / f"{f.stem}.png",
-                                                                            compress_level=1)
+                model.colorize_image(img, args.working_size).save(pathlib.Path(d) / f"{f.stem}.png",
+                                                                  compress_level=1)
         dt = time.perf_counter() - t
     print(f"folder of 100 photos (640x480 JPEG, read + colorize + write PNG): {dt:.2f} s ({100 / dt:.1f} photos/s); "
           f"peak memory {peak_mb():.0f} MB")

@@ -15,19 +15,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import colorize  # noqa: E402
+from colorizer import Colorizer  # noqa: E402
 import data  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
 import store  # noqa: E402
 from landscape_resolution import validation_photos  # noqa: E402
 
-KEYS = ("psnr", "ssim", "mae", "acc2", "auc")
-
-
-def beats(s, gray):
-    return s["psnr"] > gray["psnr"] and s["ssim"] > gray["ssim"] and s["mae"] < gray["mae"] and \
-        s["acc2"] > gray["acc2"] and s["auc"] > gray["auc"]
+KEYS = tuple(metrics.ACCURACY_METRICS)
 
 
 def main():
@@ -40,15 +35,13 @@ def main():
     rows = {"gray": gray}
     trained = store.trained(args.models_dir, data.dataset_name(args.data), models.list_models("colorizer"))
     for name, (model, _) in trained.items():
-        rows[name] = metrics.evaluate(colorize.colorize_array(photos, model), photos)
+        rows[name] = metrics.evaluate(Colorizer(model).colorize_array(photos), photos)
     print(f"{len(photos)} validation photos at 150x150; colourfulness of the originals {metrics.colorfulness(photos):.1f}")
     print(f"{'model':14s} " + " ".join(f"{k:>7s}" for k in KEYS + ("colorfulness",)) + "  beats gray on all five")
     for name, s in rows.items():
         print(f"{name:14s} " + " ".join(f"{s[k]:7.3f}" for k in KEYS) + f" {s['colorfulness']:12.1f}"
-              + ("" if name == "gray" else f"  {beats(s, gray)}"))
-    winners = [n for n in trained if beats(rows[n], gray)]
-    pick = max(winners, key=lambda n: rows[n]["colorfulness"]) if winners else \
-        max(trained, key=lambda n: rows[n]["psnr"])
+              + ("" if name == "gray" else f"  {metrics.beats(s, gray)}"))
+    pick, winners = metrics.vivid_and_accurate({n: rows[n] for n in trained}, gray)
     print(f"default by the rule: {data.dataset_name(args.data)}/{pick}"
           f" ({'most colourful of those beating gray on all five' if winners else 'none beats gray on all five: best PSNR'})")
 

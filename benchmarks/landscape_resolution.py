@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-import colorize  # noqa: E402
+from colorizer import Colorizer  # noqa: E402
 import data  # noqa: E402
 import metrics  # noqa: E402
 import store  # noqa: E402
@@ -46,7 +46,7 @@ def main():
         rec = training.train(args.model, data=args.data, image_size=size, epochs=1000, max_minutes=args.minutes,
                              models_dir=f"{args.out}/{size}", verbose="lines")
         model = store.load(store.path(args.model, f"{args.out}/{size}", data.dataset_name(args.data)))
-        scores = metrics.evaluate(colorize.colorize_array(photos, model), photos)
+        scores = metrics.evaluate(Colorizer(model).colorize_array(photos), photos)
         rows.append(dict(size=size, epochs=rec["epochs_run"], **scores))
         print(rows[-1], flush=True)
     print(f"\n{args.model}, {args.minutes:g} minutes each, validation photos scored at 150x150")

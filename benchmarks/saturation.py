@@ -57,8 +57,8 @@ def main():
             models.check_saturation(s)
         except ValueError as e:
             p.error(str(e))
-    import colorize
-    model = colorize.load_colorizer(args.model, args.models_dir)
+    from colorizer import Colorizer
+    model = Colorizer.load(args.model, args.models_dir).model
     x, _ = training.load_training_images(args.data_dir)
     _, val_idx = data.split_train_val(len(x), args.val_fraction, args.seed)
     val = x[val_idx]

@@ -26,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
 import models  # noqa: E402
+import store  # noqa: E402
 import training  # noqa: E402
 
 PLAIN = dict(batch_size=32, jit_compile=False, precision="float32")
@@ -122,9 +123,9 @@ class SteadyClock(keras.callbacks.Callback):
 def measure(name, source, batch_size, jit_compile, precision, steps):
     keras.utils.set_random_seed(0)
     inputs, outputs = models.contract(name)
-    kwargs = training.builder_kwargs(models.spec(name), "saved_models", source.images[:2000])
-    with training.precision_policy(precision):
-        model = models.get_model(name, input_shape=models.input_shape_for(name, source.size), **kwargs)
+    with training.precision_policy(precision):  # what training builds: data-derived arguments, required models
+        model = models.get_model(name, input_shape=models.input_shape_for(name, source.size),
+                                 train_images=source.images[:2000], **store.required_models(name, "saved_models"))
     model.jit_compile = jit_compile
     ds = source.dataset(inputs, outputs, batch_size).repeat()
     it = iter(ds)

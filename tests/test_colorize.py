@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import colorize
+from colorizer import Colorizer
 import data
 import models
 
@@ -89,12 +90,12 @@ def test_output_is_coloured_by_the_model(tmp_path, models_dir):
 
 def test_working_size_keeps_aspect_and_stride(models_dir):
     model = colorize.load_colorizer("colorizer_3", models_dir)
-    assert colorize._working_shape(3000, 4000, model, None) == (32, 40)
-    assert colorize._working_shape(3000, 4000, model, 128) == (128, 168)
+    assert Colorizer(model).working_shape(3000, 4000, None) == (32, 40)
+    assert Colorizer(model).working_shape(3000, 4000, 128) == (128, 168)
     c1 = colorize.load_colorizer("colorizer_1", models_dir)
-    assert colorize._working_shape(3000, 4000, c1, None) == (32, 32)
+    assert Colorizer(c1).working_shape(3000, 4000, None) == (32, 32)
     with pytest.raises(ValueError, match="fixed input size 32x32"):
-        colorize._working_shape(3000, 4000, c1, 64)
+        Colorizer(c1).working_shape(3000, 4000, 64)
 
 
 def test_corrupt_and_missing_reported_exit_1(tmp_path, models_dir, capsys):
@@ -183,3 +184,14 @@ def test_cli_rejects_bad_saturation(tmp_path, models_dir, capsys):
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert "--saturation must be a number from 0 to 5" in err and bad in err.lower()
+
+
+def test_run_files_and_required_models_come_from_the_store(tmp_path):
+    import store
+    p = store.run_paths("colorizer_6", tmp_path, "landscapes")
+    assert p["final"] == tmp_path / "landscapes" / "colorizer_6.keras"
+    assert p["best"] == tmp_path / "landscapes" / "colorizer_6.run" / "best.keras"
+    assert p["lock"].name == "colorizer_6.lock" and p["record"].suffix == ".json"
+    assert store.required_models("colorizer_3", tmp_path) == {}
+    with pytest.raises(FileNotFoundError, match="colorizer_2 builds on a trained autoencoder_1"):
+        store.required_models("colorizer_2", tmp_path)

@@ -240,7 +240,44 @@ def test_make_train_val_sizes(images):
 
 
 def test_show_gray_vs_color(images):
-    fig = data.show_gray_vs_color(images, n=5)
+    import plots
+    fig = plots.show_gray_vs_color(images, n=5)
     assert len(fig.axes) == 10
     gray_shown = fig.axes[5].images[0].get_array()
     np.testing.assert_allclose(gray_shown, data.to_grayscale(images[:1])[0, ..., 0], atol=1e-6)
+
+
+def test_lookup_table_lab_matches_skimage():
+    """The full-resolution path (photo_L, photo_lab_to_rgb: float32 and lookup tables) against
+    skimage.color, which the models were trained with: L* within 0.001, RGB within one level."""
+    from skimage.color import rgb2lab
+    r = np.random.default_rng(0)
+    rgb = np.concatenate([r.integers(0, 256, (50000, 1, 3), dtype=np.uint8),
+                          np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=-1)])  # + every gray
+    np.testing.assert_allclose(data.photo_L(rgb), rgb2lab(rgb / 255.0)[..., 0], atol=1e-3)
+    lab = np.stack([r.uniform(0, 100, 50000), r.uniform(-110, 110, 50000), r.uniform(-110, 110, 50000)], -1)
+    lab = lab[:, None].astype(np.float32)  # in and out of the sRGB gamut
+    ours = data.photo_lab_to_rgb(lab[..., 0], lab[..., 1:]).astype(int)
+    ref = data.to_uint8(data.lab_to_rgb(lab)).astype(int)
+    assert np.abs(ours - ref).max() <= 1 and (ours != ref).mean() < 0.01
+    exact = rgb2lab(rgb / 255.0).astype(np.float32)  # a photo's own Lab comes back unchanged
+    np.testing.assert_array_equal(data.photo_lab_to_rgb(exact[..., 0], exact[..., 1:]), rgb)
+
+
+def test_recombine_full_in_stripes_matches_one_pass():
+    """Upsampling the chroma a stripe of rows at a time (bounded memory) gives what one pass gives."""
+    r = np.random.default_rng(1)
+    photos = r.integers(0, 256, (2, 300, 411, 3), dtype=np.uint8)
+    ab = r.uniform(-60, 60, (2, 40, 56, 2)).astype(np.float32)
+    one = data.recombine_full(photos, ab, rows=1000).astype(int)
+    striped = data.recombine_full(photos, ab, rows=7).astype(int)
+    assert np.abs(one - striped).max() <= 1 and (one != striped).mean() < 1e-3
+
+
+def test_make_train_val_hands_back_its_split(images):
+    sets = data.make_train_val(images, "L", "ab", batch_size=8, val_fraction=0.25, seed=3)
+    train_idx, val_idx = data.split_train_val(len(images), 0.25, 3)
+    np.testing.assert_array_equal(sets.train_idx, train_idx)
+    np.testing.assert_array_equal(sets.val_idx, val_idx)
+    train, val = sets
+    assert sum(int(x.shape[0]) for x, _ in val) == len(val_idx)

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 import colorize
+import colorizer
+from colorizer import Colorizer
 import data
 import models
 import store
@@ -180,19 +182,19 @@ def test_decode_mix_acts_where_the_classifier_is_sure():
     sure, unsure = np.eye(20, dtype=np.float32)[:1], np.full((1, 20), 1 / 20, np.float32)
     reg = np.zeros((1, 2), np.float32)
     y = lambda probs, a=0.0: np.concatenate([reg + [a / data.AB_SCALE, 0], probs], -1)  # noqa: E731
-    assert models.mix_confidence(sure)[0, 0] == pytest.approx(1.0)
-    assert models.mix_confidence(unsure)[0, 0] == pytest.approx(0.25)
-    assert models.decode_mix(y(sure), centers, mix=1.0)[0, 0] == pytest.approx(60.0, abs=1e-3)
-    assert models.decode_mix(y(unsure), centers, mix=1.0)[0, 0] == pytest.approx(0.25 * 3.0, abs=1e-3)
-    assert models.decode_mix(y(sure), centers, mix=0.0)[0, 0] == pytest.approx(0.0)
-    assert models.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(20.0, rel=1e-4)
-    assert models.decode_mix(y(unsure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(12.5, rel=1e-4)
+    assert data.mix_confidence(sure)[0, 0] == pytest.approx(1.0)
+    assert data.mix_confidence(unsure)[0, 0] == pytest.approx(0.25)
+    assert data.decode_mix(y(sure), centers, mix=1.0)[0, 0] == pytest.approx(60.0, abs=1e-3)
+    assert data.decode_mix(y(unsure), centers, mix=1.0)[0, 0] == pytest.approx(0.25 * 3.0, abs=1e-3)
+    assert data.decode_mix(y(sure), centers, mix=0.0)[0, 0] == pytest.approx(0.0)
+    assert data.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(20.0, rel=1e-4)
+    assert data.decode_mix(y(unsure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(12.5, rel=1e-4)
 
 
 def test_colorize_without_model_uses_the_landscape_model(tmp_path):
     mdir = tmp_path / "models"
-    model = models.get_model(colorize.DEFAULT_MODEL.split("/")[1], input_shape=(64, 64, 1))
-    store.save_model(model, store.path(model.name, mdir, colorize.DEFAULT_MODEL.split("/")[0]))
+    model = models.get_model(colorizer.DEFAULT_MODEL.split("/")[1], input_shape=(64, 64, 1))
+    store.save_model(model, store.path(model.name, mdir, colorizer.DEFAULT_MODEL.split("/")[0]))
     src = tmp_path / "in.png"
     rgba = np.dstack([_scene(75, 150, 1), np.full((75, 150), 200, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(src)
@@ -202,7 +204,7 @@ def test_colorize_without_model_uses_the_landscape_model(tmp_path):
         assert (np.asarray(out.getchannel("A")) == 200).all()
         L_out = data.photo_L(np.asarray(out.convert("RGB")))
     assert np.abs(L_out - data.photo_L(rgba[..., :3])).mean() < 1.0
-    assert colorize._working_shape(75, 150, model, None) == (64, 128)  # its training size, aspect kept
+    assert Colorizer(model).working_shape(75, 150, None) == (64, 128)  # its training size, aspect kept
 
 
 @pytest.mark.skipif(not os.environ.get("LANDSCAPES_DIR"), reason="needs $LANDSCAPES_DIR (the real landscapes)")

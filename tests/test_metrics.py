@@ -111,3 +111,13 @@ def test_psnr_colour_images_leaves_out_the_gray_ones():
     assert metrics.psnr_colour_images(pred, true) == pytest.approx(metrics.psnr(pred[:3], true[:3]))
     assert metrics.psnr_colour_images(pred, true) < 40
     assert np.isnan(metrics.psnr_colour_images(gray, gray))
+
+
+def test_beats_and_the_vivid_and_accurate_rule():
+    gray = dict(psnr=22.0, ssim=0.9, mae=14.0, acc2=0.24, auc=0.89, colorfulness=0.1)
+    good = dict(gray, psnr=23.0, ssim=0.91, mae=13.0, acc2=0.25, auc=0.90, colorfulness=20.0)
+    vivid = dict(good, colorfulness=30.0)
+    wild = dict(good, acc2=0.23, colorfulness=40.0)  # more colourful, but worse than gray on acc@2
+    assert metrics.beats(good, gray) and not metrics.beats(wild, gray) and not metrics.beats(gray, gray)
+    assert metrics.vivid_and_accurate({"a": good, "b": vivid, "c": wild}, gray) == ("b", True)
+    assert metrics.vivid_and_accurate({"c": wild, "d": dict(wild, psnr=25.0)}, gray) == ("d", False)

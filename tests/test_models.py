@@ -49,11 +49,11 @@ def test_builds_runs_and_has_contract(name):
     elif outputs == "ab":
         assert y.shape[-1] == expected_channels and -1 <= y.min() and y.max() <= 1
     elif outputs == "ab_mix":  # regression ab, then probabilities over the ab bins
-        assert y.shape[-1] == 2 + len(models._bin_centers(model))
+        assert y.shape[-1] == 2 + len(models.codec(model).centers)
         assert -1 <= y[..., :2].min() and y[..., :2].max() <= 1
         np.testing.assert_allclose(y[..., 2:].sum(-1), 1.0, atol=1e-4)
     else:  # probabilities over the ab bins
-        assert y.shape[-1] == len(models._bin_centers(model))
+        assert y.shape[-1] == len(models.codec(model).centers)
         np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-4)
 
 
@@ -139,10 +139,10 @@ def test_rebalance_weights_hand_worked():
 def test_annealed_mean_hand_worked():
     centers = [[0, 0], [10, 0]]
     p = [0.75, 0.25]
-    np.testing.assert_allclose(models.annealed_mean(p, centers, T=1.0), [2.5, 0], atol=1e-6)  # the mean
-    np.testing.assert_allclose(models.annealed_mean(p, centers, T=0.01), [0, 0], atol=1e-6)  # the mode
+    np.testing.assert_allclose(data.annealed_mean(p, centers, T=1.0), [2.5, 0], atol=1e-6)  # the mean
+    np.testing.assert_allclose(data.annealed_mean(p, centers, T=0.01), [0, 0], atol=1e-6)  # the mode
     # T=0.38: 0.75^(1/0.38) = 0.46905, 0.25^(1/0.38) = 0.026036 -> weight of bin 2 = 0.05259
-    np.testing.assert_allclose(models.annealed_mean(p, centers, T=0.38), [0.5259, 0], atol=1e-3)
+    np.testing.assert_allclose(data.annealed_mean(p, centers, T=0.38), [0.5259, 0], atol=1e-3)
 
 
 def test_ab_bin_stats_counts_grid_cells():
@@ -157,7 +157,7 @@ def test_colorizer_4_uses_data_bins():
     kw = models.MODELS["colorizer_4"].data_kwargs(imgs)
     model = models.get_model("colorizer_4", **kw)
     assert model.output_shape[-1] == len(kw["bins"]) < len(models.gamut_bins())
-    np.testing.assert_array_equal(models._bin_centers(model), kw["bins"])
+    np.testing.assert_array_equal(models.codec(model).centers, kw["bins"])
 
 
 def test_rebalanced_loss_prefers_the_true_bin():
@@ -217,7 +217,8 @@ def test_predict_rgb_accepts_gray_and_rejects_float():
 
 def test_plot_architecture_writes_png(tmp_path):
     from PIL import Image
-    path = models.plot_architecture("colorizer_1", tmp_path / "arch.png")
+    import plots
+    path = plots.plot_architecture("colorizer_1", tmp_path / "arch.png")
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width > 100 and img.height > 50
 
@@ -308,3 +309,41 @@ def test_published_colorizers_predict_as_before_the_codecs():
             out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
             np.testing.assert_array_equal(out, before[f"photo_{key}"], err_msg=key)
         np.testing.assert_array_equal(models.predict_rgb(model, x, saturation=1.5), before[f"sat_{key}"], err_msg=key)
+
+
+@pytest.mark.parametrize("contract", [("rgb", "rgb"), ("gray", "rgb"), ("L", "ab")])
+def test_codec_decodes_its_own_target_back_to_the_images(contract):
+    imgs = synthetic_images(4, 16)
+    codec = data.codec(*contract)
+    x, y = codec.pair(imgs)
+    np.testing.assert_array_equal(x, codec.encode(imgs))
+    np.testing.assert_array_equal(y, codec.target(imgs))
+    assert np.abs(codec.decode(y, x).astype(int) - imgs).max() <= 1
+    np.testing.assert_allclose(codec.ab(y), data.rgb_to_lab(imgs)[..., 1:], atol=0.5)
+
+
+def test_unknown_contract_and_bins_without_centres_are_named():
+    with pytest.raises(ValueError, match=r"Unknown I/O contract \('L', 'hsv'\)"):
+        data.codec("L", "hsv")
+    with pytest.raises(ValueError, match="needs the bin centres"):
+        data.codec("L", "ab_bins").ab(np.ones((1, 2, 2, 3), np.float32) / 3)
+
+
+@pytest.mark.parametrize("name", ["colorizer_3", "colorizer_4", "colorizer_6"])
+def test_one_lab_conversion_per_predicted_batch(name, monkeypatch):
+    model = models.get_model(name)
+    calls = []
+    real = data.rgb_to_lab
+    monkeypatch.setattr(data, "rgb_to_lab", lambda images: calls.append(np.shape(images)) or real(images))
+    models.predict_rgb(model, synthetic_images(8), saturation=1.5)
+    assert calls == [(8, 32, 32, 3)]
+
+
+def test_get_model_with_training_images_builds_what_training_builds():
+    imgs = synthetic_images(16)
+    model = models.get_model("colorizer_4", train_images=imgs)
+    centers, _ = models.ab_bin_stats(data.rgb_to_lab(imgs)[..., 1:])
+    np.testing.assert_array_equal(models.codec(model).centers, centers)
+    assert models.builder_kwargs("colorizer_3", imgs) == {}  # nothing data-derived
+    with pytest.raises(ValueError, match="Unknown model 'colorizer_9'"):
+        models.builder_kwargs("colorizer_9")

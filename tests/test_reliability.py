@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 import colorize
+import colorizer
+from colorizer import Colorizer
 import data
 import models
 import store
@@ -36,9 +38,9 @@ def _cli(args, models_dir):
 def test_model_pixels_bounded_for_any_shape(models_dir):
     model = store.load("colorizer_3", models_dir)
     for h, w in [(10000, 1), (1, 10000), (9500, 9500), (3, 50000)]:
-        for ws in (None, colorize.MAX_WORKING_SIZE):
-            mh, mw = colorize._working_shape(h, w, model, ws)
-            assert mh * mw <= colorize.MAX_MODEL_PIXELS and mh % 8 == 0 and mw % 8 == 0, (h, w, ws)
+        for ws in (None, colorizer.MAX_WORKING_SIZE):
+            mh, mw = Colorizer(model).working_shape(h, w, ws)
+            assert mh * mw <= colorizer.MAX_MODEL_PIXELS and mh % 8 == 0 and mw % 8 == 0, (h, w, ws)
 
 
 def test_strip_colorizes_and_working_size_is_bounded(tmp_path, models_dir, capsys):
@@ -107,14 +109,14 @@ def test_clashing_stems_are_not_silently_replaced(tmp_path, models_dir, capsys):
 
 def test_any_pillow_exception_is_an_unreadable_file(tmp_path, models_dir, monkeypatch, capsys):
     good, bad = _png(tmp_path / "good.png"), _png(tmp_path / "bad.png", seed=1)
-    real = colorize.colorize_image
+    real = Colorizer.colorize_image
 
-    def picky(img, *args, **kwargs):  # what Pillow does on a TIFF whose StripOffsets tag is FLOAT
+    def picky(self, img, *args, **kwargs):  # what Pillow does on a TIFF whose StripOffsets tag is FLOAT
         if img.filename.endswith("bad.png"):
             raise TypeError("'float' object cannot be interpreted as an integer")
-        return real(img, *args, **kwargs)
+        return real(self, img, *args, **kwargs)
 
-    monkeypatch.setattr(colorize, "colorize_image", picky)
+    monkeypatch.setattr(Colorizer, "colorize_image", picky)
     assert _cli([bad, good, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "good_color.png").exists()
     assert "bad.png: not a readable image (TypeError" in capsys.readouterr().err
@@ -286,3 +288,68 @@ def test_corrupt_photo_cache_is_rebuilt(tmp_path):
     with pytest.warns(UserWarning, match="rebuilding"):
         again = data.load_folder_split(tmp_path / "photos", "train", 16, cache_dir=tmp_path / "c")
     np.testing.assert_array_equal(first, np.asarray(again.images))
+
+
+def test_32_bit_images_keep_their_tones():
+    """Mode I: 16-bit data (as 16-bit PNGs open) scaled by 1/257, 8-bit data kept, and values outside
+    0-65535 (no white level) stretched to 0-255; never clipped to white."""
+    ramp = np.linspace(0, 1, 64)[None].repeat(8, 0)
+    for values, expected in ((ramp * 65535, ramp * 255), (ramp * 200, ramp * 200),
+                             (ramp * 4e6 - 1e6, ramp * 255)):
+        img = Image.fromarray(values.astype(np.int32), mode="I")
+        out = np.asarray(data.pil_to_rgb(img))[..., 0].astype(float)
+        np.testing.assert_allclose(out, expected, atol=1.0)
+
+
+def _interrupted_run(cifar_dir, models_dir, monkeypatch, after_epochs=2):
+    """A run of autoencoder_3 killed right after its epoch `after_epochs` was backed up."""
+    real = training.TimeBudget.on_epoch_end
+
+    def end(self, epoch, logs=None):
+        real(self, epoch, logs)
+        if epoch + 1 == after_epochs:
+            raise _Killed
+
+    monkeypatch.setattr(training.TimeBudget, "on_epoch_end", end)
+    with pytest.raises(_Killed):
+        training.train("autoencoder_3", epochs=3, subset=100, data_dir=cifar_dir, models_dir=models_dir, verbose=0)
+    monkeypatch.setattr(training.TimeBudget, "on_epoch_end", real)
+    (models_dir / "autoencoder_3.lock").unlink(missing_ok=True)
+    return models_dir / "autoencoder_3.run"
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+@pytest.mark.parametrize("broken", ["latest", "both", "best"])
+def test_half_written_checkpoints_fall_back_or_restart_saying_so(broken, cifar_dir, tmp_path, monkeypatch, capsys):
+    run = _interrupted_run(cifar_dir, tmp_path, monkeypatch)
+    latest = run / "backup" / "latest.weights.h5"
+    assert latest.exists() and (run / "backup" / "latest.weights.h5.bkp").exists()
+    if broken in ("latest", "both"):
+        _truncate(latest)
+    if broken == "both":
+        _truncate(latest.with_name(latest.name + ".bkp"))
+    if broken == "best":
+        _truncate(run / "best.keras")
+    capsys.readouterr()
+    rec = training.train("autoencoder_3", epochs=3, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    out = capsys.readouterr().out
+    expected = {"latest": "resuming from the epoch before it", "both": "restarting it from epoch 0",
+                "best": "best checkpoint"}[broken]
+    assert expected in out
+    assert rec["epochs_run"] == 3 and len(rec["history"]["loss"]) == 3 and np.isfinite(rec["best_val_loss"])
+    assert store.load(tmp_path / "autoencoder_3.keras").name == "autoencoder_3"
+    if broken == "best":  # the saved weights are epoch 3's, the only one checkpointed after the drop
+        assert rec["best_epoch"] == 3 and rec["best_val_loss"] == rec["history"]["val_loss"][2]
+
+
+def test_photo_over_the_pixel_limit_is_refused_by_name_and_the_batch_goes_on(tmp_path, models_dir, monkeypatch, capsys):
+    monkeypatch.setattr(colorizer, "MAX_PHOTO_PIXELS", 1000)
+    big, small = _png(tmp_path / "big.png", 50, 40), _png(tmp_path / "small.png", 30, 30, seed=1)
+    assert _cli([big, small, "-o", tmp_path / "out"], models_dir) == 1
+    assert (tmp_path / "out" / "small_color.png").exists() and not (tmp_path / "out" / "big_color.png").exists()
+    assert "big.png: a 40x50 photo (2,000 pixels) is larger than the 1,000 pixels" in capsys.readouterr().err
+    with pytest.raises(colorizer.PhotoTooLarge, match="2,000 pixels"):
+        Colorizer(MODEL).colorize_image(Image.open(big))
