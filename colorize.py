@@ -27,7 +27,7 @@ from PIL import Image
 import data
 import models
 import store
-from colorizer import DEFAULT_MODEL, Colorizer, PhotoTooLarge, check_photo_size, check_working_size
+from colorizer import DEFAULT_MODEL, Colorizer, PhotoTooLarge, check_working_size, read_photo
 
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
@@ -114,14 +114,17 @@ def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(f)
         with img:
-            check_photo_size(*img.size)
             img.load()
-            color = colorizer.colorize_image(img, args.working_size, args.saturation)
-            gray = data.pil_to_rgb(img).convert("L") if args.compare else None
+            rgb, alpha = read_photo(img)
     except PhotoTooLarge as e:
         return str(e)
     except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
         return f"not a readable image ({type(e).__name__}: {e})"
+    try:
+        color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation)
+    except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
+        return f"could not colorize it ({type(e).__name__}: {e})"
+    gray = Image.fromarray(rgb).convert("L") if args.compare else None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(color, target)

@@ -118,13 +118,22 @@ class Colorizer:
     def colorize_image(self, pil_image, working_size=None, saturation=1.0):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
         the same width and height. `saturation` multiplies the predicted chroma (1: as trained)."""
-        check_photo_size(*pil_image.size)
-        img = data.upright(pil_image)
-        alpha = None
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            alpha = img.convert("RGBA").getchannel("A")
-        full = np.asarray(data.pil_to_rgb(img))
-        out = Image.fromarray(self.colorize_array(full[None], working_size, saturation)[0])
+        return self.colorize_photo(*read_photo(pil_image), working_size, saturation)
+
+    def colorize_photo(self, rgb, alpha=None, working_size=None, saturation=1.0):
+        """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image."""
+        out = Image.fromarray(self.colorize_array(rgb[None], working_size, saturation)[0])
         if alpha is not None:
             out.putalpha(alpha)
         return out
+
+
+def read_photo(pil_image):
+    """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
+    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
+    check_photo_size(*pil_image.size)
+    img = data.upright(pil_image)
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = img.convert("RGBA").getchannel("A")
+    return np.asarray(data.pil_to_rgb(img)), alpha

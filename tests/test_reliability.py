@@ -109,14 +109,14 @@ def test_clashing_stems_are_not_silently_replaced(tmp_path, models_dir, capsys):
 
 def test_any_pillow_exception_is_an_unreadable_file(tmp_path, models_dir, monkeypatch, capsys):
     good, bad = _png(tmp_path / "good.png"), _png(tmp_path / "bad.png", seed=1)
-    real = Colorizer.colorize_image
+    real = colorize.read_photo
 
-    def picky(self, img, *args, **kwargs):  # what Pillow does on a TIFF whose StripOffsets tag is FLOAT
+    def picky(img):  # what Pillow does on a TIFF whose StripOffsets tag is FLOAT
         if img.filename.endswith("bad.png"):
             raise TypeError("'float' object cannot be interpreted as an integer")
-        return real(self, img, *args, **kwargs)
+        return real(img)
 
-    monkeypatch.setattr(Colorizer, "colorize_image", picky)
+    monkeypatch.setattr(colorize, "read_photo", picky)
     assert _cli([bad, good, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "good_color.png").exists()
     assert "bad.png: not a readable image (TypeError" in capsys.readouterr().err
@@ -157,11 +157,14 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
     assert len(images) == int(keep.sum()) and all(im.shape == (8, 8, 3) for im in images)
     skipped = [w for w in caught if str(w.message).startswith("Skipping")]
     assert len(skipped) == len(files) - int(keep.sum()) > 0  # each skipped file named in a warning
+    errors = []
     for f in files[:60]:  # and colorize.py's read path: colorized, or reported as unreadable
         class Args:
             working_size, saturation, compare, overwrite = None, 1.0, False, True
-        err = colorize._colorize_one(f, f.relative_to(tmp_path), MODEL, Args, tmp_path / "out", set(), {})
-        assert err is None or "not a readable image" in err, err
+        errors.append(colorize._colorize_one(f, f.relative_to(tmp_path), Colorizer(MODEL), Args, tmp_path / "out",
+                                             set(), {}))
+        assert errors[-1] is None or "not a readable image" in errors[-1], errors[-1]
+    assert 0 < errors.count(None) < len(errors)  # some colorized, some reported
 
 
 def test_float_image_with_a_nan_row_keeps_its_other_rows():
@@ -353,3 +356,18 @@ def test_photo_over_the_pixel_limit_is_refused_by_name_and_the_batch_goes_on(tmp
     assert "big.png: a 40x50 photo (2,000 pixels) is larger than the 1,000 pixels" in capsys.readouterr().err
     with pytest.raises(colorizer.PhotoTooLarge, match="2,000 pixels"):
         Colorizer(MODEL).colorize_image(Image.open(big))
+
+
+def test_a_failure_while_colorizing_is_reported_not_called_unreadable(tmp_path, models_dir, monkeypatch, capsys):
+    good, bad = _png(tmp_path / "good.png"), _png(tmp_path / "bad.png", 24, 40, seed=1)
+    real = Colorizer.colorize_photo
+
+    def flaky(self, rgb, *args):
+        if rgb.shape[0] == 24:
+            raise RuntimeError("out of memory")
+        return real(self, rgb, *args)
+
+    monkeypatch.setattr(Colorizer, "colorize_photo", flaky)
+    assert _cli([bad, good, "-o", tmp_path / "out"], models_dir) == 1
+    assert (tmp_path / "out" / "good_color.png").exists()
+    assert "bad.png: could not colorize it (RuntimeError: out of memory)" in capsys.readouterr().err
