@@ -21,7 +21,7 @@ import store
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
-MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows by ~8 bytes per photo pixel (README)
+MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows with the photo (README, Performance)
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
 
 
@@ -52,7 +52,7 @@ class Colorizer:
     def __init__(self, model):
         self.model, self.spec, self.codec = model, models.spec(model.name), models.codec(model)
         if self.spec.kind != "colorizer":
-            raise ValueError(f"'{model.name}' is a {self.spec.kind}, not a colorizer")
+            raise ValueError(f"'{model.name}' is an {self.spec.kind}, not a colorizer")
         self._sized = {}  # (h, w) -> the model rebuilt for that input size
 
     @classmethod

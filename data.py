@@ -577,7 +577,7 @@ class MixCodec(BinsCodec):
 
 
 DECODE_PIXELS = 2 ** 15  # bin probabilities are decoded this many pixels at a time: their float64
-                         # temporaries stay ~100 MB, not gigabytes for a model's largest input
+                         # temporaries stay small, whatever the size the model ran at
 
 
 def per_pixel(fn, y):
@@ -692,7 +692,7 @@ def make_train_val(images, inputs="gray", outputs="rgb", batch_size=32, val_frac
 
 # -----------------------------------------------------------------------------
 # Full-resolution photos: the same CIE Lab (D65, sRGB) as skimage.color, in float32 with lookup
-# tables for the sRGB curves; skimage (float64, no tables) needs ~20 s for a 12-megapixel round trip.
+# tables for the sRGB curves (skimage, in float64 without tables, is many times slower on a large photo).
 
 _XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
                           [0.212671, 0.715160, 0.072169],

@@ -95,8 +95,12 @@ def load(name_or_path, models_dir=MODELS_DIR, kind=None):
         raise ValueError(f"'{p}' holds a model named '{model.name}', which is not a registered model "
                          f"({', '.join(models.MODELS)})")
     if kind is not None and models.MODELS[model.name].kind != kind:
-        raise ValueError(f"'{name_or_path}' is a {models.MODELS[model.name].kind}, not a {kind}")
+        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].kind)}, not {_article(kind)}")
     return model
+
+
+def _article(kind):
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def record(model_path):

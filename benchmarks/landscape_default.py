@@ -31,19 +31,24 @@ def main():
     p.add_argument("--data", default="landscapes")
     args = p.parse_args()
     photos = validation_photos(args.data, 64)
-    gray = metrics.evaluate(metrics.baseline(photos), photos)
-    rows = {"gray": gray}
+    gray_pred = metrics.baseline(photos)
+    per_image = {"gray": metrics.per_image_scores(gray_pred, photos)}
+    rows = {"gray": metrics.mean_scores(per_image["gray"], gray_pred)}
     trained = store.trained(args.models_dir, data.dataset_name(args.data), models.list_models("colorizer"))
     for name, (model, _) in trained.items():
-        rows[name] = metrics.evaluate(Colorizer(model).colorize_array(photos), photos)
+        pred = Colorizer(model).colorize_array(photos)
+        per_image[name] = metrics.per_image_scores(pred, photos)
+        rows[name] = metrics.mean_scores(per_image[name], pred)
     print(f"{len(photos)} validation photos at 150x150; colourfulness of the originals {metrics.colorfulness(photos):.1f}")
-    print(f"{'model':14s} " + " ".join(f"{k:>7s}" for k in KEYS + ("colorfulness",)) + "  beats gray on all five")
+    print(f"{'model':14s} " + " ".join(f"{k:>7s}" for k in KEYS + ("colorfulness",)) +
+          "  beats gray on all five (on the means, in 95% of bootstrap resamples)")
     for name, s in rows.items():
         print(f"{name:14s} " + " ".join(f"{s[k]:7.3f}" for k in KEYS) + f" {s['colorfulness']:12.1f}"
-              + ("" if name == "gray" else f"  {metrics.beats(s, gray)}"))
-    pick, winners = metrics.vivid_and_accurate({n: rows[n] for n in trained}, gray)
+              + ("" if name == "gray" else f"  {metrics.beats(s, rows['gray'])}, "
+                                           f"{metrics.surely_beats(per_image[name], per_image['gray'])}"))
+    pick, surely = metrics.vivid_and_accurate({n: rows[n] for n in trained}, per_image, per_image["gray"])
     print(f"default by the rule: {data.dataset_name(args.data)}/{pick}"
-          f" ({'most colourful of those beating gray on all five' if winners else 'none beats gray on all five: best PSNR'})")
+          f" ({'most colourful of those surely beating gray on all five' if surely else 'none surely beats gray on all five: best PSNR'})")
 
 
 if __name__ == "__main__":

@@ -116,8 +116,25 @@ def test_psnr_colour_images_leaves_out_the_gray_ones():
 def test_beats_and_the_vivid_and_accurate_rule():
     gray = dict(psnr=22.0, ssim=0.9, mae=14.0, acc2=0.24, auc=0.89, colorfulness=0.1)
     good = dict(gray, psnr=23.0, ssim=0.91, mae=13.0, acc2=0.25, auc=0.90, colorfulness=20.0)
-    vivid = dict(good, colorfulness=30.0)
-    wild = dict(good, acc2=0.23, colorfulness=40.0)  # more colourful, but worse than gray on acc@2
+    wild = dict(good, psnr=22.5, acc2=0.23, colorfulness=40.0)  # more colourful, worse than gray on acc@2
     assert metrics.beats(good, gray) and not metrics.beats(wild, gray) and not metrics.beats(gray, gray)
-    assert metrics.vivid_and_accurate({"a": good, "b": vivid, "c": wild}, gray) == ("b", True)
-    assert metrics.vivid_and_accurate({"c": wild, "d": dict(wild, psnr=25.0)}, gray) == ("d", False)
+    r = np.random.default_rng(0)
+    sign = metrics.ACCURACY_METRICS
+    gray_images = {k: gray[k] + r.normal(0, 0.01, 200) for k in sign}
+    sure = {k: v + sign[k] * 0.01 for k, v in gray_images.items()}  # better on every image
+    edge = dict(sure, acc2=gray_images["acc2"] + r.normal(0.0005, 0.02, 200))  # acc@2: a coin toss
+    assert metrics.surely_beats(sure, gray_images) and not metrics.surely_beats(edge, gray_images)
+    means = {"sure": good, "edge": dict(good, colorfulness=30.0), "wild": wild}
+    per_image = {"sure": sure, "edge": edge, "wild": dict(sure, acc2=gray_images["acc2"] - 0.01)}
+    assert metrics.vivid_and_accurate(means, per_image, gray_images) == ("sure", True)
+    del means["sure"]
+    assert metrics.vivid_and_accurate(means, per_image, gray_images) == ("edge", False)  # none sure: best PSNR
+
+
+def test_per_image_scores_average_to_evaluate():
+    r = np.random.default_rng(0)
+    true = r.integers(0, 256, (5, 24, 24, 3), dtype=np.uint8)
+    pred = np.clip(true.astype(int) + r.integers(-9, 10, true.shape), 0, 255).astype(np.uint8)
+    means = metrics.mean_scores(metrics.per_image_scores(pred, true), pred)
+    for k, v in metrics.evaluate(pred, true).items():
+        assert means[k] == pytest.approx(v, rel=1e-6), k
