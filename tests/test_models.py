@@ -293,7 +293,9 @@ def test_shipped_models_predict_as_before_the_refactoring():
 def test_published_colorizers_predict_as_before_the_codecs():
     """colorizer_6 (CIFAR-10) and the landscape colorizers: predictions (also with a chroma
     multiplier) and colorize.py's full-resolution output equal those saved before the codecs and
-    the Colorizer replaced the inference code (tests/data/predictions_before.npz)."""
+    the Colorizer replaced the inference code (tests/data/predictions_before.npz). The entries of
+    landscapes/colorizer_6 were saved again when that model was retrained, after the refactored code
+    had matched the earlier model's."""
     import pathlib
     import colorize
     import store
