@@ -24,7 +24,6 @@ import warnings
 
 from PIL import Image
 
-import data
 import models
 import store
 from colorizer import DEFAULT_MODEL, Colorizer, PhotoTooLarge, check_working_size, read_photo

@@ -323,7 +323,7 @@ def load_folder_split(data, split="train", size=72, cache_dir=None, chunk=512):
             tmp.unlink()
             raise ValueError(f"Image folder '{root}' has no readable {split} photos ({len(files)} files tried).")
         full = np.load(tmp, mmap_mode="r")
-        gray = np.array([_is_gray(full[j]) for j in range(n)], dtype=bool)
+        gray = np.concatenate([_gray_mask(full[j:j + chunk]) for j in range(0, n, chunk)])
         np.savez(meta_path, labels=np.asarray(labels, np.int64), gray=gray, n=n, class_names=np.array(names))
         os.replace(tmp, img_path)
     return _open_folder_cache(img_path, meta_path, len(files), size)
@@ -339,9 +339,10 @@ def _open_folder_cache(img_path, meta_path, n_files, size):
     return FolderData(images[:n], labels, gray, names)
 
 
-def _is_gray(rgb):
-    rgb = rgb.astype(np.int16)
-    return int((rgb.max(-1) - rgb.min(-1)).max()) <= GRAY_TOLERANCE
+def _gray_mask(images):
+    """Per image of a uint8 batch: True where R, G, B agree within GRAY_TOLERANCE everywhere."""
+    x = np.asarray(images).astype(np.int16)
+    return (x.max(-1) - x.min(-1)).reshape(len(x), -1).max(1) <= GRAY_TOLERANCE
 
 
 def default_image_size(data="cifar10"):
@@ -354,8 +355,7 @@ def load_test(data="cifar10", data_dir=None, size=150):
     folder's test photos at `size` x `size` (centre crop); `gray` marks black-and-white images."""
     if data in (None, "cifar10"):
         _, (x, y) = load_cifar10(data_dir)
-        spread = x.astype(np.int16).max(-1) - x.astype(np.int16).min(-1)
-        return FolderData(x, y, spread.reshape(len(x), -1).max(1) <= GRAY_TOLERANCE, list(CIFAR10_CLASSES))
+        return FolderData(x, y, _gray_mask(x), list(CIFAR10_CLASSES))
     return load_folder_split(data, "test", size)
 
 
@@ -390,7 +390,6 @@ def make_folder_train(fd, index, image_size, inputs, outputs, batch_size=128, se
     import tensorflow as tf
     index = np.asarray(index)
     state = {"epoch": 0}
-
     pair = codec(inputs, outputs).pair
 
     def batches():

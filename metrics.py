@@ -52,17 +52,21 @@ def psnr_colour_images(pred, true):
     return float(psnr_per_image(np.asarray(pred)[keep], np.asarray(true)[keep]).mean())
 
 
+def ssim_per_image(pred, true):
+    """`ssim` of each image."""
+    from skimage.metrics import structural_similarity
+    p, t = _check(pred, true)
+    return np.array([structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                           use_sample_covariance=False, K1=0.01, K2=0.03)
+                     for a, b in zip(p, t)])
+
+
 def ssim(pred, true):
     """Structural similarity (Wang et al. 2004, IEEE TIP 13(4)): Gaussian window σ = 1.5,
     k1 = 0.01, k2 = 0.03, data range 255, population covariances, averaged over RGB channels and
     pixels, then over images (`skimage.metrics.structural_similarity`, whose settings match the
     paper's formula to the letter; `tf.image.ssim` drifts from it on flat regions)."""
-    from skimage.metrics import structural_similarity
-    p, t = _check(pred, true)
-    return float(np.mean([
-        structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5,
-                              use_sample_covariance=False, K1=0.01, K2=0.03)
-        for a, b in zip(p, t)]))
+    return float(np.mean(ssim_per_image(pred, true)))
 
 
 def mae(pred, true):
@@ -75,9 +79,12 @@ def lab_accuracy(pred, true, threshold=2):
     """Nazeri et al. 2018 ("Image Colorization using Generative Adversarial Networks") pixel
     accuracy: both images to CIE Lab, rounded; a pixel is right when |ΔL| ≤ t and |Δa|, |Δb| ≤ 2.2·t."""
     _check(pred, true)
-    d = np.abs(np.round(data.rgb_to_lab(pred)) - np.round(data.rgb_to_lab(true)))
-    ok = (d[..., 0] <= threshold) & (d[..., 1] <= 2.2 * threshold) & (d[..., 2] <= 2.2 * threshold)
-    return float(ok.mean())
+    return float(_lab_pixels_right(data.rgb_to_lab(pred), data.rgb_to_lab(true), threshold).mean())
+
+
+def _lab_pixels_right(lab_pred, lab_true, threshold):
+    d = np.abs(np.round(lab_pred) - np.round(lab_true))
+    return (d[..., 0] <= threshold) & (d[..., 1] <= 2.2 * threshold) & (d[..., 2] <= 2.2 * threshold)
 
 
 def ab_auc(pred, true, max_threshold=150):
@@ -85,9 +92,13 @@ def ab_auc(pred, true, max_threshold=150):
     error (L2 in CIE ab) is within a threshold, averaged over thresholds 0, 1, ..., 150, i.e. the
     area under that cumulative curve normalised to [0, 1]."""
     _check(pred, true)
-    err = np.linalg.norm(data.rgb_to_lab(pred)[..., 1:] - data.rgb_to_lab(true)[..., 1:], axis=-1).ravel()
+    err = _ab_error(data.rgb_to_lab(pred), data.rgb_to_lab(true)).ravel()
     thresholds = np.arange(max_threshold + 1)
     return float(np.searchsorted(np.sort(err), thresholds, side="right").mean() / err.size)
+
+
+def _ab_error(lab_pred, lab_true):
+    return np.linalg.norm(lab_pred[..., 1:] - lab_true[..., 1:], axis=-1)
 
 
 def colorfulness(images):
@@ -119,19 +130,12 @@ def per_image_scores(pred, true):
     """The five accuracy metrics of each image: {psnr, ssim, mae, acc2, auc: (N,) arrays}, whose means
     are `evaluate`'s values for images of one size (the pooled pixel shares of acc@2 and AuC are then
     the means of the per-image shares)."""
-    from skimage.metrics import structural_similarity
     p, t = _check(pred, true)
     lp, lt = data.rgb_to_lab(pred), data.rgb_to_lab(true)
-    d = np.abs(np.round(lp) - np.round(lt))
-    ok = (d[..., 0] <= 2) & (d[..., 1] <= 4.4) & (d[..., 2] <= 4.4)
-    err = np.linalg.norm(lp[..., 1:] - lt[..., 1:], axis=-1)
-    within = np.maximum(0, 151 - np.ceil(err)) / 151  # share of the thresholds 0..150 a pixel's error is within
-    axes = (1, 2)
-    return dict(psnr=psnr_per_image(pred, true),
-                ssim=np.array([structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True,
-                                                     sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03)
-                               for a, b in zip(p, t)]),
-                mae=np.abs(p - t).mean(axis=(1, 2, 3)), acc2=ok.mean(axis=axes), auc=within.mean(axis=axes))
+    # AuC per pixel: the share of the thresholds 0, 1, ..., 150 its ab error is within
+    within = np.maximum(0, 151 - np.ceil(_ab_error(lp, lt))) / 151
+    return dict(psnr=psnr_per_image(pred, true), ssim=ssim_per_image(pred, true), mae=np.abs(p - t).mean(axis=(1, 2, 3)),
+                acc2=_lab_pixels_right(lp, lt, 2).mean(axis=(1, 2)), auc=within.mean(axis=(1, 2)))
 
 
 def surely_beats(scores, reference, confidence=0.95, resamples=1000, seed=0):

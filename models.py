@@ -530,22 +530,22 @@ def calibrate_colorizer_6(model, photos, seed=0):
     these photos, in at least 95% of bootstrap resamples of them; if none does, the setting with the
     best PSNR. Sets the choice in the model's ABMix layer; returns the sweep."""
     import metrics
-    layer = next(layer for layer in model.layers if isinstance(layer, ABMix))
+    layer = _bin_layer(model)
     if len(photos) > CALIBRATION_IMAGES:
         photos = photos[np.sort(np.random.default_rng(seed).choice(len(photos), CALIBRATION_IMAGES, replace=False))]
     h, w = model.input_shape[1:3]
     small = data.resize_batch(photos, h, w) if photos.shape[1:3] != (h, w) else photos
-    settings = [(m, T, g) for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID]
-    ab = {s: [] for s in settings}
+    ab = {(m, T, g): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID}
     for i in range(0, len(photos), 32):
         y = np.asarray(model(data.model_inputs(small[i:i + 32], "L"), training=False))
         for T in TEMPERATURE_GRID:
-            ab_cls = data.annealed_mean(y[..., 2:], layer.centers, T)
-            for m, t, g in settings:
-                if t == T:
+            ab_cls = data.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
+            for m in MIX_GRID:
+                for g in GAIN_GRID:
                     ab[m, T, g].append(data.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
-    gray_images = metrics.per_image_scores(metrics.baseline(photos), photos)
-    gray = metrics.mean_scores(gray_images, metrics.baseline(photos))
+    gray_pred = metrics.baseline(photos)
+    gray_images = metrics.per_image_scores(gray_pred, photos)
+    gray = metrics.mean_scores(gray_images, gray_pred)
     means, per_image = {}, {}
     for i, ((m, T, g), parts) in enumerate(ab.items()):
         pred = data.recombine_full(photos, np.concatenate(parts))
@@ -608,16 +608,23 @@ def _bin_layer(model):
     raise ValueError(f"Model '{model.name}' returns ab bins but has no ABBins/ABMix layer to decode them")
 
 
+def _decode_settings(model):
+    """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
+    builder takes them: {"bins": centres} (+ mix, temperature, gain for ab_mix); {} otherwise."""
+    outputs = _builder(model.name).outputs
+    if outputs not in ("ab_bins", "ab_mix"):
+        return {}
+    layer = _bin_layer(model)
+    if outputs == "ab_bins":
+        return {"bins": layer.centers}
+    return {"bins": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
+
+
 def codec(model):
     """The codec (`data.codec`) of a built or trained model: its contract's, with the bin centres and
     decoding settings read from its ABBins/ABMix layer. Encoding and decoding go through it."""
     b = _builder(model.name)
-    params = {}
-    if b.outputs in ("ab_bins", "ab_mix"):
-        layer = _bin_layer(model)
-        params["centers"] = layer.centers
-        if b.outputs == "ab_mix":
-            params.update(mix=layer.mix, temperature=layer.temperature, gain=layer.gain)
+    params = {("centers" if k == "bins" else k): v for k, v in _decode_settings(model).items()}
     return data.codec(b.inputs, b.outputs, **params)
 
 
@@ -633,12 +640,8 @@ def at_size(model, height, width):
     if height % builder.stride or width % builder.stride:
         raise ValueError(f"Model '{model.name}' needs height and width divisible by {builder.stride}, "
                          f"got {height}x{width}")
-    c, params = codec(model), {}  # a resized copy decodes like the original
-    if builder.outputs in ("ab_bins", "ab_mix"):
-        params["bins"] = c.centers
-    if builder.outputs == "ab_mix":
-        params.update(mix=c.mix, temperature=c.temperature, gain=c.gain)
-    resized = builder(input_shape=(height, width, model.input_shape[-1]), **params)
+    # a resized copy decodes like the original
+    resized = builder(input_shape=(height, width, model.input_shape[-1]), **_decode_settings(model))
     resized.set_weights(model.get_weights())
     return resized
 

@@ -155,11 +155,9 @@ def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fra
                           val_images=len(val_rows), gray_skipped=len(fd) - len(colour) if subset is None else None))
 
 
-def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
-    """Decide resume / fresh / refuse for a run, and make its work folder. Returns
-    (paths, resuming, None), or (paths, None, record) when it is trained already."""
-    paths = store.run_paths(model_name, models_dir, dataset)
-    paths["final"].parent.mkdir(parents=True, exist_ok=True)
+def prepare_run(model_name, config, paths, resume, overwrite):
+    """Decide resume / fresh / refuse for a run in its files `paths` (store.run_paths), and make its
+    work folder. Returns (resuming, None), or (None, record) when it is trained already."""
     previous = _read_json(paths["config"])
     resuming = resume and previous == config
     if previous and not resuming:
@@ -171,7 +169,7 @@ def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
         done = _read_json(paths["record"]) or {}
         if done.get("config") == config:
             print(f"{paths['final']} is already trained with these arguments; nothing to do.")
-            return paths, None, done
+            return None, done
         raise FileExistsError(
             f"{paths['final']} already exists (trained with {done.get('config')}); pass overwrite=True "
             f"(--overwrite, or overwrite = True in model_train.ipynb) to replace it, or choose another models_dir.")
@@ -180,7 +178,7 @@ def prepare_run(model_name, config, models_dir, dataset, resume, overwrite):
         paths["csv"].unlink(missing_ok=True)
     paths["run"].mkdir(exist_ok=True)
     _write_json(paths["config"], config)
-    return paths, resuming, None
+    return resuming, None
 
 
 def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
@@ -411,10 +409,10 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     config = dict(model_name=model_name, data=dataset, image_size=image_size, epochs=epochs, batch_size=batch_size,
                   max_minutes=max_minutes, subset=subset, seed=seed, learning_rate=learning_rate,
                   val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision)
-    lock = store.run_paths(model_name, models_dir, dataset)["lock"]
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(lock):
-        paths, resuming, done = prepare_run(model_name, config, models_dir, dataset, resume, overwrite)
+    paths = store.run_paths(model_name, models_dir, dataset)
+    paths["lock"].parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(paths["lock"]):
+        resuming, done = prepare_run(model_name, config, paths, resume, overwrite)
         if done is not None:
             return done
         return _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose)
