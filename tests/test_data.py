@@ -167,6 +167,35 @@ def test_load_cifar10_from_folder_and_cache(tmp_path):
     assert len(x3) == 31
 
 
+def test_load_cifar10_cache_hit_walks_no_files_and_count_mismatch_rebuilds(tmp_path, monkeypatch):
+    """A cache hit compares the file counts stored in the cache with the folder's directory listings
+    (no rglob, no stat per file); a file added with the folder's mtime restored (so the key is the
+    same) makes the counts disagree, and the cache is rebuilt with a warning."""
+    import pathlib
+    _fake_cifar(tmp_path / "c10")
+    cache = tmp_path / "cache"
+    data.load_cifar10(tmp_path / "c10", cache_dir=cache)
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("rglob on a cache hit")
+    with monkeypatch.context() as m:
+        m.setattr(pathlib.Path, "rglob", no_walk)
+        (x, _), _ = data.load_cifar10(tmp_path / "c10", cache_dir=cache)
+    assert len(x) == 30
+    cat = tmp_path / "c10/train/cat"
+    st = cat.stat()
+    Image.new("RGB", (32, 32)).save(cat / "0099.png")
+    os.utime(cat, ns=(st.st_atime_ns, st.st_mtime_ns))  # same key: only the stored counts can tell
+    with pytest.warns(UserWarning, match="written from 30 files, the folder now has 31"):
+        (x, _), _ = data.load_cifar10(tmp_path / "c10", cache_dir=cache)
+    assert len(x) == 31
+    (cat / "0099.png").unlink()
+    os.utime(cat, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.warns(UserWarning, match="written from 31 files, the folder now has 30"):
+        (x, _), _ = data.load_cifar10(tmp_path / "c10", cache_dir=cache)
+    assert len(x) == 30
+
+
 def test_load_cifar10_env_var(tmp_path, monkeypatch):
     _fake_cifar(tmp_path / "c10", 1, 1)
     monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "c10"))
