@@ -105,11 +105,41 @@ def get_model(name, input_shape=None, train_images=None, **kwargs):
 # ----------------------------------------------------------------------------- blocks
 
 
+@keras.saving.register_keras_serializable(package="colorizers")
+class FusedBatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose training step is TensorFlow's fused kernel (one op for the batch
+    moments, the normalisation and the moving averages, in the input's bfloat16): Keras's generic
+    version spends a third of a U-Net step on element-wise ops (benchmarks/profile_step.py).
+    Inference, masks and other backends take Keras's own path, so a model behaves as with
+    BatchNormalization once trained (the weights are the same four)."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or self.renorm or self.axis not in (-1, 3) \
+                or keras.backend.backend() != "tensorflow":
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+        y, mean, var, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=tf.cast(self.gamma, "float32"), offset=tf.cast(self.beta, "float32"),
+            mean=tf.convert_to_tensor(self.moving_mean), variance=tf.convert_to_tensor(self.moving_variance),
+            epsilon=self.epsilon, exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
+        self.moving_mean.assign(mean)
+        self.moving_variance.assign(var)
+        return keras.ops.cast(y, self.compute_dtype)
+
+
+BATCH_NORM = "fused"  # "keras" builds keras.layers.BatchNormalization (benchmarks compare the two)
+
+
+def batch_norm(name, momentum=0.9):
+    cls = FusedBatchNorm if BATCH_NORM == "fused" else layers.BatchNormalization
+    return cls(momentum=momentum, name=name)
+
+
 def conv_block(x, filters, name, strides=1, norm=True):
     """3x3 conv (+ batch norm) + ReLU."""
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=not norm, name=f"{name}_conv")(x)
     if norm:
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        x = batch_norm(f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -117,7 +147,7 @@ def up_block(x, filters, name, norm=True):
     """2x upsampling by a 3x3 transposed conv (+ batch norm) + ReLU."""
     x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=not norm, name=f"{name}_upconv")(x)
     if norm:
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        x = batch_norm(f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -328,6 +358,20 @@ class RebalancedBinLoss(keras.losses.Loss):
         self.sigma = float(sigma)
 
     def call(self, y_true, y_pred):
+        soft, w = self.soft_targets(y_true)
+        # probabilities are at most 1: only the floor matters (a clip costs four more passes over Q)
+        log_probs = keras.ops.log(keras.ops.maximum(keras.ops.cast(y_pred, "float32"), 1e-7))
+        return -keras.ops.sum(soft * log_probs, axis=-1) * w
+
+    def from_logits(self, y_true, logits):
+        """The same per-pixel loss from logits (B,H,W,Q): Σ soft·(logsumexp − logit), two passes
+        over Q where log(softmax) takes five (and as many in the gradient)."""
+        soft, w = self.soft_targets(y_true)
+        logits = keras.ops.cast(logits, "float32")
+        return (keras.ops.logsumexp(logits, axis=-1) - keras.ops.sum(soft * logits, axis=-1)) * w
+
+    def soft_targets(self, y_true):
+        """Soft-encoded targets (B,H,W,Q) of ab targets (B,H,W,2), and each pixel's rebalancing weight."""
         ops = keras.ops
         ab = ops.cast(y_true, "float32") * data.AB_SCALE                       # (B,H,W,2)
         c = ops.convert_to_tensor(self.centers)
@@ -336,9 +380,7 @@ class RebalancedBinLoss(keras.losses.Loss):
         # Gaussian soft-encoding (σ=5) over every bin: beyond the few nearest bins the weights
         # are < 2 % of the nearest one's, and it avoids a slow top_k over Q.
         soft = ops.softmax(-d2 / (2 * self.sigma ** 2), axis=-1)
-        ce = -ops.sum(soft * ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)), axis=-1)
-        w = ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
-        return ce * w
+        return soft, ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
 
     def get_config(self):
         return {**super().get_config(), "centers": self.centers.tolist(), "weights": self.weights.tolist(),
@@ -465,6 +507,14 @@ def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
 # ----------------------------------------------------------------------------- colorizer_6 (regression + classification)
 
 
+def space_to_depth(x, block):
+    """(B, H, W, C) -> (B, H/block, W/block, block*block*C): each block's pixels as channels."""
+    h, w, c = x.shape[1:]  # static: models are built for a size
+    x = keras.ops.reshape(x, (-1, h // block, block, w // block, block, c))
+    x = keras.ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return keras.ops.reshape(x, (-1, h // block, w // block, block * block * c))
+
+
 @keras.saving.register_keras_serializable(package="colorizers")
 class ABMix(layers.Layer):
     """Output of colorizer_6: the regression head's ab (2 channels, data.py scale, full resolution)
@@ -478,8 +528,13 @@ class ABMix(layers.Layer):
         self.centers = np.asarray(centers, np.float32)
         self.mix, self.temperature, self.gain = float(mix), float(temperature), float(gain)
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         ab, logits_half = inputs
+        if training:
+            # What the loss needs, at half resolution (TRAINING_LAYOUT): each 2x2 block's ab as 8
+            # channels, then the raw logits. Repeating Q probabilities to full size only for the loss
+            # to take every second pixel back cost more than the whole U-Net (benchmarks/profile_step.py).
+            return keras.ops.concatenate([space_to_depth(ab, 2), logits_half], axis=-1)
         probs = keras.ops.softmax(logits_half, axis=-1)
         probs = keras.ops.repeat(keras.ops.repeat(probs, 2, axis=1), 2, axis=2)
         return keras.ops.concatenate([ab, probs], axis=-1)
@@ -500,13 +555,21 @@ class MixLoss(keras.losses.Loss):
         self.cls_weight, self.cls_stride = float(cls_weight), int(cls_stride)
 
     def call(self, y_true, y_pred):
-        y_pred = keras.ops.cast(y_pred, "float32")
-        y_true = keras.ops.cast(y_true, "float32")
-        l1 = keras.ops.mean(keras.ops.abs(y_true - y_pred[..., :2]))
+        ops = keras.ops
+        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.cast(y_true, "float32")
+        s = self.cls_stride
+        if y_pred.shape[-1] == 4 * 2 + len(self.cls.centers):  # ABMix's training layout, half resolution
+            # split, not y_pred[..., 8:]: a strided slice's gradient over Q channels costs more than the loss
+            ab_blocks, logits = ops.split(y_pred, [8], axis=-1)
+            l1 = ops.mean(ops.abs(space_to_depth(y_true, 2) - ab_blocks))
+            ce = ops.mean(self.cls.from_logits(y_true[:, ::s, ::s], logits))
+            return l1 + self.cls_weight * ce
+        # the inference layout (evaluate, validation): full resolution, probabilities repeated 2x2
+        l1 = ops.mean(ops.abs(y_true - y_pred[..., :2]))
         # The class head predicts at half resolution (ABMix repeats each value 2x2): the cross-
         # entropy is taken once per 2x2 block, on its top-left pixel (random crops move the grid).
-        s = self.cls_stride
-        ce = keras.ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
+        ce = ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
         return l1 + self.cls_weight * ce
 
     def get_config(self):
@@ -592,7 +655,8 @@ def colorizer_6(input_shape=(32, 32, 1), bins=None, prior=None, mix=1.0, tempera
     levels = {}
     x = unet_trunk(inputs, UNET_WIDTHS, "unet", levels)
     ab = layers.Conv2D(2, 1, activation="tanh", name="ab_reg", dtype="float32")(x)
-    logits = layers.Conv2D(len(bins), 1, name="ab_logits", dtype="float32")(levels[1])  # half resolution
+    # half resolution; in the training precision (bfloat16 fills the matrix units), ABMix takes them in float32
+    logits = layers.Conv2D(len(bins), 1, name="ab_logits")(levels[1])
     outputs = ABMix(bins, mix, temperature, gain, name="ab_mix", dtype="float32")([ab, logits])
     model = keras.Model(inputs, outputs, name="colorizer_6")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MixLoss(bins, rebalance_weights(bins, prior)))

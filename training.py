@@ -25,24 +25,23 @@ import numpy as np
 import keras
 
 import data as datasets  # train() has an argument named `data`
+import machine
 import models
 import store
 
 # Settled by benchmarks/throughput.py --compare and benchmarks/speed_quality.py (README, Performance):
 # on this AVX-512 BF16 CPU, bfloat16 at batch 128 trains every model 1.15-1.77x faster than float32 at
 # batch 32 (colorizer_3 1.54x), within the 0.1 dB quality tolerance; XLA was slower on every model.
-DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto")
+DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto", lr_schedule="plateau")
+# plateau: the learning rate halves after 2 epochs without a better val_loss (ReduceLROnPlateau)
+LR_SCHEDULES = ("constant", "plateau")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 def cpu_has_bf16():
     """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere TF emulates
     it and mixed bfloat16 is slower than float32."""
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no cheap way to know, stay with float32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return machine.has_bf16()
 
 
 def resolve_precision(precision):
@@ -181,6 +180,12 @@ def prepare_run(model_name, config, paths, resume, overwrite):
     return resuming, None
 
 
+def check_lr_schedule(lr_schedule):
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
+    return lr_schedule
+
+
 def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
     """Refuse impossible arguments before anything is written, naming the value and the range."""
     def bad(name, value, allowed):
@@ -293,11 +298,15 @@ def recover_run_files(model_name, paths):
     return False
 
 
-def make_callbacks(paths, max_minutes, history, epochs, verbose):
+def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="constant"):
     # without a best checkpoint on disk, the next epoch must write one whatever its loss
     best_so_far = min(history.get("val_loss", [math.inf])) if paths["best"].exists() else math.inf
     budget = TimeBudget(max_minutes, paths["state"])
-    callbacks = [
+    # first, so that the CSV log sees the learning rate of every epoch; the rate itself is an
+    # optimizer variable, backed up and restored with the rest
+    schedule = [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)] \
+        if lr_schedule == "plateau" else []
+    callbacks = schedule + [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
         keras.callbacks.ModelCheckpoint(str(paths["best"]), monitor="val_loss", save_best_only=True,
@@ -385,7 +394,7 @@ def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=Tru
 def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
           data="cifar10", image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
           resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
-          precision=DEFAULTS["precision"], strategy=None, verbose="auto"):
+          precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"]):
     """Train `model_name` on `data` ('cifar10', or a folder of photos such as the landscapes) at
     `image_size` (default 32 for CIFAR-10, 64 for folders) and write
     `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
@@ -395,11 +404,14 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     the run continues from its last finished epoch. `max_minutes` stops after the epoch in
     which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
     bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
-    training computes, not what is saved: the saved model is float32. `verbose="lines"` prints
+    training computes, not what is saved: the saved model is float32. `lr_schedule` "plateau"
+    (default) halves the learning rate after 2 epochs without a better val_loss; "constant" keeps
+    it. `verbose="lines"` prints
     one line per epoch. Returns the record written to the JSON file.
     """
     builder = models.spec(model_name)  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes)
+    check_lr_schedule(lr_schedule)
     dataset = datasets.dataset_name(data)
     image_size = image_size or datasets.default_image_size(dataset)
     if dataset == "cifar10" and image_size != 32:
@@ -408,7 +420,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     precision = resolve_precision(precision)  # before anything is written
     config = dict(model_name=model_name, data=dataset, image_size=image_size, epochs=epochs, batch_size=batch_size,
                   max_minutes=max_minutes, subset=subset, seed=seed, learning_rate=learning_rate,
-                  val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision)
+                  val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision,
+                  lr_schedule=lr_schedule)
     paths = store.run_paths(model_name, models_dir, dataset)
     paths["lock"].parent.mkdir(parents=True, exist_ok=True)
     with RunLock(paths["lock"]):
@@ -432,7 +445,7 @@ def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_d
     model = build(config, input_shape, kwargs, strategy)
     dropped = resuming and recover_run_files(name, paths)
     callbacks, budget = make_callbacks(paths, config["max_minutes"], read_history(paths["csv"]), config["epochs"],
-                                       verbose)
+                                       verbose, config.get("lr_schedule", "constant"))
     if dropped:  # the saved model will be the best of the epochs still to come
         budget.state["best_from_epoch"] = budget.state["epochs_done"]
     t0 = time.perf_counter()
@@ -503,6 +516,7 @@ def write_record(model_name, builder, model, budget, history, config, info, cali
         train_minutes=seconds / 60, images_per_s=info["train_images"] * epochs_run / max(seconds, 1e-9),
         batch_size=config["batch_size"], precision=config["precision"], jit_compile=config["jit_compile"],
         seed=config["seed"], data=config["data"], image_size=config["image_size"], **info, tensorflow=tf.__version__, keras=keras.__version__,
+        machine=machine.describe(),  # images/s compare only beside the peak of the same host
         date=datetime.datetime.now().isoformat(timespec="seconds"), this_session_seconds=session_seconds,
         config=config, history=history)
     if calibration is not None:
@@ -531,6 +545,8 @@ def main(argv=None):
                         "else float32); the saved model is float32")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=DEFAULTS["jit_compile"],
                    help="XLA-compile the training step")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS["lr_schedule"],
+                   help="plateau (default): halve the learning rate after 2 epochs without a better val_loss")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.add_argument("--verbose", default="auto", help="auto, 0, 1, 2, or lines (one printed line per epoch)")
@@ -544,7 +560,7 @@ def main(argv=None):
               data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
               models_dir=args.models_dir, seed=args.seed,
               resume=args.resume, overwrite=args.overwrite, learning_rate=args.learning_rate,
-              precision=args.precision, jit_compile=args.jit_compile, verbose=verbose)
+              precision=args.precision, jit_compile=args.jit_compile, verbose=verbose, lr_schedule=args.lr_schedule)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
+import machine  # noqa: E402
 import models  # noqa: E402
 import store  # noqa: E402
 import training  # noqa: E402
@@ -49,17 +50,6 @@ def forward_flops(model):
         elif isinstance(layer, keras.layers.Dense):
             total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
     return total
-
-
-def matmul_gflops(n=2048, repeats=10, dtype="float32"):
-    a = tf.cast(tf.random.normal((n, n)), dtype)
-    f = tf.function(lambda x: tf.matmul(x, x))
-    f(a).numpy()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        r = f(a)
-    r.numpy()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
 
 
 class Source:
@@ -120,13 +110,20 @@ class SteadyClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.t0
 
 
-def measure(name, source, batch_size, jit_compile, precision, steps):
-    keras.utils.set_random_seed(0)
-    inputs, outputs = models.contract(name)
-    with training.precision_policy(precision):  # what training builds: data-derived arguments, required models
+def build_for_training(name, source, settings):
+    """`name` built as training builds it (data-derived arguments, required models, precision
+    policy) under `settings` (batch_size, jit_compile, precision, and any other training default)."""
+    with training.precision_policy(settings["precision"]):
         model = models.get_model(name, input_shape=models.input_shape_for(name, source.size),
                                  train_images=source.images[:2000], **store.required_models(name, "saved_models"))
-    model.jit_compile = jit_compile
+    model.jit_compile = settings["jit_compile"]
+    return model
+
+
+def measure(name, source, batch_size, jit_compile, precision, steps, infer=True):
+    keras.utils.set_random_seed(0)
+    inputs, outputs = models.contract(name)
+    model = build_for_training(name, source, dict(batch_size=batch_size, jit_compile=jit_compile, precision=precision))
     ds = source.dataset(inputs, outputs, batch_size).repeat()
     it = iter(ds)
     warm = [next(it) for _ in range(3)]
@@ -134,6 +131,8 @@ def measure(name, source, batch_size, jit_compile, precision, steps):
     clock = SteadyClock(skip=3)
     model.fit(ds, steps_per_epoch=steps + clock.skip, epochs=1, verbose=0, callbacks=[clock])
     train_ips = steps * batch_size / clock.seconds
+    if not infer:
+        return model, train_ips, float("nan")
     x = warm[0][0]
     predict = tf.function(lambda v: model(v, training=False), jit_compile=jit_compile)
     predict(x)
@@ -155,42 +154,50 @@ def main():
     p.add_argument("--precision", choices=list(training.PRECISIONS), default=None)
     p.add_argument("--data", default="cifar10", help="cifar10, landscapes ($LANDSCAPES_DIR) or a photo folder")
     p.add_argument("--image-size", type=int, default=None, help="default 32 for cifar10, 64 for folders")
+    p.add_argument("--batch-norm", choices=["fused", "keras"], default=models.BATCH_NORM,
+                   help="the U-Nets' batch norm: TensorFlow's fused kernel (default) or Keras's generic layer")
+    p.add_argument("--threads", default=None, help="INTRA,INTER op threads (TensorFlow's defaults: 0,0 = all cores)")
+    p.add_argument("--train-only", action="store_true", help="skip the inference and input-pipeline timings")
     args = p.parse_args()
+    models.BATCH_NORM = args.batch_norm
+    if args.threads:
+        intra, inter = (int(v) for v in args.threads.split(","))
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     size = args.image_size or data.default_image_size(args.data)
     for name in args.models:
         models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 
-    tuned = dict(batch_size=training.DEFAULTS["batch_size"], jit_compile=training.DEFAULTS["jit_compile"],
-                 precision=training.resolve_precision(training.DEFAULTS["precision"]))
-    if args.batch_size or args.jit or args.precision:
-        tuned = dict(batch_size=args.batch_size or tuned["batch_size"], jit_compile=args.jit,
-                     precision=args.precision or "float32")
+    tuned = dict(batch_size=args.batch_size or training.DEFAULTS["batch_size"],
+                 jit_compile=args.jit or training.DEFAULTS["jit_compile"],
+                 precision=training.resolve_precision(args.precision or training.DEFAULTS["precision"]))
     steps = 15 if args.quick else 60
     source = Source(4096 if args.quick else 16384, args.data, size)
     print(f"data: {args.data} at {size} px, {len(source)} training images")
-    peak = matmul_gflops()
-    print(f"float32 matmul peak of this machine: {peak:.1f} GFLOP/s ({os.cpu_count()} cores)")
-    tuned_peak = peak
-    if tuned["precision"] != "float32":  # a bfloat16 model can pass the float32 peak: use its own
-        tuned_peak = matmul_gflops(dtype=tuned["precision"])
-        print(f"{tuned['precision']} matmul peak of this machine: {tuned_peak:.1f} GFLOP/s")
+    host = machine.describe()
+    print(json.dumps(host))
+    peak = host["matmul_gflops_float32"]
+    # a bfloat16 model can pass the float32 peak: use its own
+    tuned_peak = host.get(f"matmul_gflops_{tuned['precision']}", peak)
     rows = []
     for name in args.models:
         settings = [("plain", PLAIN), ("tuned", tuned)] if args.compare else [("tuned", tuned)]
         result = {"model": name}
         for label, s in settings:
-            model, train_ips, infer_ips = measure(name, source, s["batch_size"], s["jit_compile"], s["precision"], steps)
+            model, train_ips, infer_ips = measure(name, source, s["batch_size"], s["jit_compile"], s["precision"], steps,
+                                                  infer=not args.train_only)
             flops = forward_flops(model)
             result.update({f"{label}_settings": s, f"{label}_train_images_per_s": round(train_ips, 1),
-                           f"{label}_infer_images_per_s": round(infer_ips, 1),
+                           f"{label}_infer_images_per_s": round(infer_ips, 1) if infer_ips == infer_ips else None,
                            f"{label}_train_gflops": round(3 * flops * train_ips / 1e9, 2)})
         inputs, outputs = models.contract(name)
         # peak_share: of the matmul peak in the tuned setting's own precision
         result.update(data=args.data, image_size=size, forward_mflops_per_image=round(flops / 1e6, 2),
-                      machine_gflops=round(peak, 1),
+                      machine_gflops=round(peak, 1), batch_norm=args.batch_norm, threads=args.threads,
                       machine_gflops_tuned_precision=round(tuned_peak, 1),
                       peak_share=round(result["tuned_train_gflops"] / tuned_peak, 3),
-                      pipeline_images_per_s=round(pipeline_images_per_s(source, inputs, outputs, tuned["batch_size"]), 0))
+                      pipeline_images_per_s=None if args.train_only else
+                      round(pipeline_images_per_s(source, inputs, outputs, tuned["batch_size"]), 0), machine=host)
         if args.compare:
             result["speedup"] = round(result["tuned_train_images_per_s"] / result["plain_train_images_per_s"], 2)
         print(json.dumps(result), flush=True)
@@ -200,8 +207,8 @@ def main():
     print(head + (f" {'plain img/s':>11s} {'speed-up':>8s}" if args.compare else ""))
     for r in rows:
         line = (f"{r['model']:14s} {r['forward_mflops_per_image']:9.1f} {r['tuned_train_images_per_s']:11.0f} "
-                f"{r['tuned_infer_images_per_s']:11.0f} {r['tuned_train_gflops']:8.1f} {100 * r['peak_share']:6.1f}% "
-                f"{r['pipeline_images_per_s']:14.0f}")
+                f"{r['tuned_infer_images_per_s'] or float('nan'):11.0f} {r['tuned_train_gflops']:8.1f} {100 * r['peak_share']:6.1f}% "
+                f"{r['pipeline_images_per_s'] or float('nan'):14.0f}")
         if args.compare:
             line += f" {r['plain_train_images_per_s']:11.0f} {r['speedup']:7.2f}x"
         print(line)

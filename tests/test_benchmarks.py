@@ -38,3 +38,21 @@ def test_saturation_sweep_scores_each_factor():
     assert set(out[0][1]) == {"colorfulness", "mae", "psnr", "ssim", "acc2"}
     with pytest.raises(ValueError, match="saturation must be"):
         sat.sweep(model, imgs, [-1.0])
+
+
+def test_time_to_quality_counts_the_epochs_to_the_target():
+    ttq = _load("time_to_quality")
+    assert ttq.epochs_to({"val_loss": [1.2, 1.0, 0.98, 0.979, 0.97]}, 0.979) == 4
+    assert ttq.epochs_to({"val_loss": [1.2, 1.1]}, 0.979) is None
+
+
+def test_profile_groups_ops_by_the_layer_they_belong_to():
+    prof = _load("profile_step")
+    totals = {("m/unet_down0a_bn_1/FusedBatchNormV3", "FusedBatchNormV3"): 5.0,
+              ("gradient_tape/m/unet_up0a_conv_1/convolution/Conv2DBackpropFilter", "Conv2DBackpropFilter"): 7.0,
+              ("compile_loss/l1_plus_bin_ce/LogSoftmax", "LogSoftmax"): 3.0,
+              ("m/ab_mix_1/concat", "ConcatV2"): 2.0, ("m/Cast_1", "Cast"): 1.0,
+              ("m/unet_up0a_relu_1/Relu", "Relu"): 4.0, ("adam/ResourceApplyAdam", "ResourceApplyAdam"): 0.5}
+    assert dict(prof.group(totals)) == {"batch norm": 5.0, "convolution": 7.0, "loss": 3.0, "class head": 2.0,
+                                        "dtype casts": 1.0, "ReLU": 4.0, "optimizer": 0.5}
+    assert prof._op_type("_MklNativeConv2DBackpropFilter") == "Conv2DBackpropFilter"

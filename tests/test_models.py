@@ -370,3 +370,23 @@ def test_prediction_tolerance_catches_real_changes():
             assert_images_match(changed, ref)
     with pytest.raises(AssertionError, match="shape"):
         assert_images_match(ref[:1], ref)
+
+
+def test_colorizer_6_training_layout_gives_the_inference_loss():
+    """ABMix hands the loss a half-resolution layout in training (ab of each 2x2 block as channels,
+    raw logits) instead of Q probabilities repeated to full size; MixLoss gives the same value on
+    either layout, and the inference output is unchanged (ab, then the probabilities repeated 2x2)."""
+    r = np.random.default_rng(0)
+    centers = models.gamut_bins()[::20]
+    layer = models.ABMix(centers)
+    ab = keras.ops.convert_to_tensor(r.uniform(-0.5, 0.5, (2, 8, 8, 2)).astype("float32"))
+    logits = keras.ops.convert_to_tensor(r.normal(0, 2, (2, 4, 4, len(centers))).astype("float32"))
+    y_true = keras.ops.convert_to_tensor(r.uniform(-0.6, 0.6, (2, 8, 8, 2)).astype("float32"))
+    train_out, infer_out = layer([ab, logits], training=True), layer([ab, logits], training=False)
+    assert tuple(train_out.shape) == (2, 4, 4, 8 + len(centers))
+    assert tuple(infer_out.shape) == (2, 8, 8, 2 + len(centers))
+    np.testing.assert_allclose(np.asarray(infer_out)[..., :2], np.asarray(ab))
+    np.testing.assert_allclose(np.asarray(infer_out)[:, 1::2, ::2, 2:], np.asarray(keras.ops.softmax(logits)), rtol=1e-6)
+    loss = models.MixLoss(centers, np.ones(len(centers), np.float32))
+    assert float(loss(y_true, train_out)) > 0.1
+    np.testing.assert_allclose(float(loss(y_true, train_out)), float(loss(y_true, infer_out)), rtol=1e-4)

@@ -1,0 +1,87 @@
+"""Speed levers side by side: training images/s of today's code and settings against each lever,
+measured in one run, interleaved, on this host.
+
+    python benchmarks/levers.py [--rounds 2] [--baseline REF] [--data landscapes] [--image-size 64]
+
+"today" is the project at git revision REF (default: the last one before the speed work) with its
+own defaults, unpacked into a temporary folder and timed by its own benchmarks/throughput.py; every
+other row is this checkout's throughput.py with one setting changed from the new defaults. Each
+measurement is a fresh process (`--quick --train-only`: 15 steps after warm-up, batches from the
+real photo pipeline); the rounds alternate the order of the settings, so a busy moment hits all of
+them; "today" and the new defaults are timed in every round, the other levers in the first. Prints a
+JSON line per measurement, then the median images/s per model and setting and its ratio to today.
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BASELINE = "30c9454"  # the last revision before the speed work (issue: speed)
+
+# (label, throughput.py arguments, the models it is tried on); "today" runs in the baseline tree
+LEVERS = [
+    ("today", [], "all"),
+    ("new defaults", [], "all"),
+    ("new, Keras batch norm", ["--batch-norm", "keras"], "colorizer_3 colorizer_6"),
+    ("new + XLA", ["--jit", "--precision", "bfloat16"], "colorizer_3 colorizer_6"),
+    ("new, float32", ["--precision", "float32"], "colorizer_3 colorizer_6"),
+    ("new, batch 64", ["--batch-size", "64"], "colorizer_3 colorizer_6"),
+    ("new, batch 256", ["--batch-size", "256"], "colorizer_3 colorizer_6"),
+    ("new, 1 inter-op thread", ["--threads", "0,1"], "colorizer_3 colorizer_6"),
+]
+
+
+def run(tree, model, extra, data, size, new):
+    cmd = [sys.executable, "benchmarks/throughput.py", "--quick", "--data", data, "--image-size", str(size), model, *extra]
+    if new:
+        cmd.append("--train-only")
+    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    for line in out.stdout.splitlines():
+        if line.startswith('{"model"'):
+            return json.loads(line)
+    raise RuntimeError(f"{' '.join(cmd)} in {tree} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--baseline", default=BASELINE, help="git revision of 'today'")
+    p.add_argument("--data", default="landscapes")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--models", nargs="+", default=["colorizer_3", "colorizer_4", "colorizer_6"])
+    p.add_argument("--levers", nargs="*", default=None, help="labels to run (default all)")
+    args = p.parse_args()
+    levers = [lv for lv in LEVERS if args.levers is None or lv[0] in args.levers]
+    results = {}
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "archive", args.baseline], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        for r in range(args.rounds):
+            for model in args.models:
+                for label, extra, which in levers if r % 2 == 0 else reversed(levers):
+                    if which != "all" and (model not in which.split() or r > 0):
+                        continue  # one lever, one model: timed in the first round only
+                    today = label == "today"
+                    res = run(old if today else ROOT, model, extra, args.data, args.image_size, new=not today)
+                    ips = res["tuned_train_images_per_s"]
+                    results.setdefault((model, label), []).append(ips)
+                    print(json.dumps(dict(round=r, model=model, setting=label, train_images_per_s=ips,
+                                          peak_share=res["peak_share"], settings=res["tuned_settings"],
+                                          machine=res.get("machine"))), flush=True)
+    print(f"\n{'model':12s} {'setting':26s} {'img/s (median)':>14s} {'vs today':>8s}")
+    for model in args.models:
+        base = statistics.median(results[model, "today"]) if (model, "today") in results else None
+        for label, _, _ in levers:
+            if (model, label) in results:
+                m = statistics.median(results[model, label])
+                ratio = f"{m / base:7.2f}x" if base else ""
+                print(f"{model:12s} {label:26s} {m:14.1f} {ratio:>8s}")
+
+
+if __name__ == "__main__":
+    main()

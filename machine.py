@@ -1,0 +1,67 @@
+"""The machine a number was measured on: CPU model, cores, bfloat16 units, matmul peak.
+
+Hosts of one kind differ by 2x or more (some CPUs have AMX, some only AVX-512 BF16), so every
+training record and benchmark line carries `describe()`: images/s are comparable only beside the
+peak measured on the same host.
+"""
+import functools
+import os
+import pathlib
+import platform
+import time
+
+
+def _cpuinfo():
+    try:
+        return pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        return ""
+
+
+def cpu_flags():
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_model():
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def has_bf16():
+    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere TF emulates it."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def matmul_gflops(n=2048, repeats=10, dtype="float32", trials=3):
+    """GFLOP/s of an n x n matmul in `dtype` on this host (TensorFlow, all cores): the best of
+    `trials` timings, so a busy moment or a cold thread pool does not lower the peak."""
+    import tensorflow as tf
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    f = tf.function(lambda x: tf.matmul(x, x))
+    f(a).numpy()
+    best = 0.0
+    for _ in range(trials):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            r = f(a)
+        r.numpy()
+        best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+@functools.lru_cache(maxsize=1)
+def describe(peak=True):
+    """{cpu, cores, avx512_bf16, amx, matmul peaks in GFLOP/s} of this host (the peaks measured once
+    per process, ~2 s)."""
+    flags = cpu_flags()
+    out = dict(cpu=cpu_model(), cores=os.cpu_count(), avx512_bf16="avx512_bf16" in flags, amx="amx_bf16" in flags)
+    if peak:
+        out["matmul_gflops_float32"] = round(matmul_gflops(), 1)
+        if has_bf16():
+            out["matmul_gflops_bfloat16"] = round(matmul_gflops(dtype="bfloat16"), 1)
+    return out

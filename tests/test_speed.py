@@ -1,0 +1,95 @@
+"""The training defaults chosen by the speed work: used everywhere, saved as float32, loadable in safe
+mode; the fused batch norm trains like Keras's; new options refused clearly. No timing here (numbers
+live in benchmarks/ and the README)."""
+import inspect
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import keras
+
+import machine
+import models
+import training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_what_train_the_command_line_and_the_notebook_use():
+    sig = inspect.signature(training.train).parameters
+    for key, value in training.DEFAULTS.items():
+        assert sig[key].default == value, key
+    parser_defaults = {}
+    real = training.train
+    try:
+        training.train = lambda name, **kw: parser_defaults.update(kw)
+        training.main(["colorizer_3"])
+    finally:
+        training.train = real
+    for key, value in training.DEFAULTS.items():
+        assert parser_defaults[key] == value, key
+    nb = json.loads((ROOT / "model_train.ipynb").read_text())
+    params = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    src = "".join(params["source"])
+    for key in ("batch_size", "precision", "jit_compile", "lr_schedule"):
+        # the notebook names no training setting of its own, or names the default
+        assert f"{key} =" not in src or f"{key} = {training.DEFAULTS[key]!r}" in src.replace('"', "'"), key
+
+
+def test_models_train_with_the_fused_batch_norm_and_save_it_loadable():
+    model = models.get_model("colorizer_3")
+    assert any(isinstance(layer, models.FusedBatchNorm) for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", ["colorizer_6"])
+def test_a_model_trained_under_the_defaults_saves_float32_and_loads_in_safe_mode(cifar_dir, tmp_path, name):
+    rec = training.train(name, epochs=2, batch_size=32, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    assert rec["config"]["lr_schedule"] == training.DEFAULTS["lr_schedule"]
+    assert rec["machine"]["cores"] >= 1 and rec["machine"]["matmul_gflops_float32"] > 0
+    assert "learning_rate" in rec["history"]  # the plateau schedule logs its rate every epoch
+    loaded = keras.models.load_model(tmp_path / f"{name}.keras")  # safe_mode
+    assert all(w.dtype == "float32" for w in loaded.weights)
+    assert any(isinstance(layer, models.FusedBatchNorm) for layer in loaded.layers)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
+    assert np.isfinite(np.asarray(loaded(x, training=False))).all()
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    """Same outputs, gradients and moving statistics as keras.layers.BatchNormalization in training
+    (the moving variance differs by Bessel's n/(n-1): here 1/2047 of the batch variance's tenth)."""
+    import tensorflow as tf
+    x = tf.convert_to_tensor(np.random.default_rng(0).normal(1, 2, (8, 16, 16, 4)).astype("float32"))
+    ref, fused = keras.layers.BatchNormalization(momentum=0.9), models.FusedBatchNorm(momentum=0.9)
+    for layer in (ref, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(np.arange(1, 5, dtype="float32") / 2)
+    with tf.GradientTape(persistent=True) as tape:
+        outs = [layer(x, training=True) for layer in (ref, fused)]
+        losses = [tf.reduce_sum(o ** 2) for o in outs]
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-4)
+    np.testing.assert_allclose(tape.gradient(losses[1], fused.gamma), tape.gradient(losses[0], ref.gamma), rtol=1e-4)
+    np.testing.assert_allclose(fused.moving_mean.numpy(), ref.moving_mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), ref.moving_variance.numpy(), rtol=1e-3)
+    np.testing.assert_allclose(fused(x, training=False), ref(x, training=False), atol=1e-3)
+
+
+def test_keras_batch_norm_can_still_be_built_for_comparison(monkeypatch):
+    monkeypatch.setattr(models, "BATCH_NORM", "keras")
+    model = models.get_model("colorizer_3")
+    assert not any(isinstance(layer, models.FusedBatchNorm) for layer in model.layers)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+
+def test_bad_lr_schedule_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown lr_schedule 'cosine'; choose one of: constant, plateau"):
+        training.train("colorizer_3", epochs=1, subset=10, models_dir=tmp_path, lr_schedule="cosine")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        training.main(["colorizer_3", "--lr-schedule", "cosine", "--models-dir", str(tmp_path)])
+
+
+def test_machine_description_names_the_cpu_and_its_bfloat16_units():
+    d = machine.describe(peak=False)
+    assert set(d) == {"cpu", "cores", "avx512_bf16", "amx"} and d["cores"] >= 1 and d["cpu"]
+    assert machine.has_bf16() == (d["avx512_bf16"] or d["amx"])
