@@ -9,7 +9,7 @@ Epochs come from the training records: "today" from the published record at the 
 under the new defaults (`<new-dir>/landscapes/NAME.json`, e.g. the 30-minute landscape protocol).
 Seconds per epoch are measured here for both, by one full epoch of each revision's own training
 code on the same photos (a fresh process each, so the host and its load are the same), unless the
-new record was written on this CPU. The target of a model is the best validation loss today's
+new record was written on this CPU (and --measure-new is not given). The target of a model is the best validation loss today's
 published run reached (colorizer_6: 0.979 after 55 minutes), unless given with --target.
 Prints a JSON line per model and a table.
 """
@@ -55,6 +55,9 @@ def main():
     p.add_argument("--baseline", default=BASELINE)
     p.add_argument("--new-dir", default="runs/models", help="models dir of the runs under the new defaults")
     p.add_argument("--target", nargs="*", default=[], help="NAME=VAL_LOSS, e.g. colorizer_6=0.979")
+    p.add_argument("--measure-new", action="store_true",
+                   help="time an epoch of the new code here even when the record comes from this CPU "
+                        "(for a run that shared the machine)")
     args = p.parse_args()
     targets = dict(t.split("=") for t in args.target)
     host = machine.describe()
@@ -71,7 +74,8 @@ def main():
             old_s = epoch_seconds(old, name, size)
             same_host = after.get("machine", {}).get("cpu") == host["cpu"] and \
                 after.get("machine", {}).get("amx") == host["amx"]
-            new_s = 60 * after["train_minutes"] / after["epochs_run"] if same_host else epoch_seconds(ROOT, name, size)
+            new_s = 60 * after["train_minutes"] / after["epochs_run"] if same_host and not args.measure_new \
+                else epoch_seconds(ROOT, name, size)
             e_old, e_new = epochs_to(before["history"], target), epochs_to(after["history"], target)
             row = dict(model=name, target_val_loss=target, image_size=size,
                        today_epochs=e_old, today_s_per_epoch=round(old_s, 1),
