@@ -14,9 +14,11 @@ import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything impo
 import numpy as np
 from PIL import Image
 
+import colour
 import data
 import models
 import store
+from heads import ABBins, ABMix
 
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
@@ -35,6 +37,107 @@ def check_working_size(working_size):
     return int(working_size)
 
 
+# ----------------------------------------------------------------------------- inference on a Keras model
+
+
+def bin_layer(model):
+    """The ABBins/ABMix layer of a model with bin outputs: it holds the centres and decoding settings."""
+    for layer in model.layers:
+        if isinstance(layer, (ABBins, ABMix)):
+            return layer
+    raise ValueError(f"Model '{model.name}' returns ab bins but has no ABBins/ABMix layer to decode them")
+
+
+def decode_settings(model):
+    """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
+    builder and its codec take them: {"centers"} (+ mix, temperature, gain for ab_mix); {} otherwise."""
+    outputs = models.MODELS[model.name].outputs
+    if outputs not in ("ab_bins", "ab_mix"):
+        return {}
+    layer = bin_layer(model)
+    if outputs == "ab_bins":
+        return {"centers": layer.centers}
+    return {"centers": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
+
+
+def codec(model):
+    """The codec of a built or trained model: its contract's (contracts.py), with the bin centres
+    and decoding settings read from its ABBins/ABMix layer. Encoding and decoding go through it."""
+    return models.MODELS[model.name].contract.codec(**decode_settings(model))
+
+
+def at_size(model, height, width):
+    """The same trained model rebuilt for inputs of `height` x `width` (fully convolutional
+    models only; height and width must be multiples of the model's stride)."""
+    spec = models.MODELS[model.name]
+    if tuple(model.input_shape[1:3]) == (height, width):
+        return model
+    if spec.stride is None:
+        raise ValueError(f"Model '{model.name}' has a fixed input size {model.input_shape[1:3]}; "
+                         f"it cannot run at {height}x{width}")
+    if height % spec.stride or width % spec.stride:
+        raise ValueError(f"Model '{model.name}' needs height and width divisible by {spec.stride}, "
+                         f"got {height}x{width}")
+    # a resized copy decodes like the original
+    resized = spec.builder(input_shape=(height, width, model.input_shape[-1]), **decode_settings(model))
+    resized.set_weights(model.get_weights())
+    return resized
+
+
+CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a colour-bin model's Q
+                        # probabilities per pixel never exist for a whole test set at once
+
+
+def predict(model, images, decode, batch_size=256, codec_=None):
+    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`), run it, and
+    `decode(outputs, encoded)` -> concatenated results, CHUNK_PIXELS at a time."""
+    codec_ = codec_ or codec(model)
+    images = np.asarray(images)
+    chunk = max(1, CHUNK_PIXELS // int(np.prod(images.shape[1:3])))
+    out = []
+    for i in range(0, len(images), chunk):
+        x = codec_.encode(images[i:i + chunk])
+        # one small batch (a photo): a direct call skips predict()'s per-call setup
+        y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
+            model.predict(x, batch_size=batch_size, verbose=0)
+        out.append(decode(y, x))
+    return np.concatenate(out)
+
+
+def predict_ab(model, images, batch_size=256, codec_=None):
+    """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
+    units, whatever its contract (RGB outputs are converted to Lab)."""
+    codec_ = codec_ or codec(model)
+    return predict(model, images, lambda y, x: codec_.ab(y), batch_size, codec_)
+
+
+MAX_SATURATION = 5.0
+
+
+def check_saturation(saturation):
+    """`saturation` as a float in [0, MAX_SATURATION], or a ValueError naming the value."""
+    try:
+        s = float(saturation)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not 0 <= s <= MAX_SATURATION:  # also rejects NaN
+        raise ValueError(f"saturation must be a number from 0 to {MAX_SATURATION:g} (1 = as trained), got {saturation!r}")
+    return s
+
+
+def predict_rgb(model, images, batch_size=256, saturation=1.0):
+    """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
+    registered autoencoder or colorizer, through its codec (input conversion, Lab scaling, bin
+    decoding, recombination with the input's own L). `saturation` multiplies the predicted
+    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
+    saturation = check_saturation(saturation)
+    codec_ = codec(model)
+    return predict(model, images, lambda y, x: codec_.decode(y, x, saturation), batch_size, codec_)
+
+
 class PhotoTooLarge(ValueError):
     pass
 
@@ -50,15 +153,15 @@ class Colorizer:
     """A trained colorizer (a Keras model of a registered colorizer), its registry entry and codec."""
 
     def __init__(self, model):
-        self.model, self.spec, self.codec = model, models.spec(model.name), models.codec(model)
-        if self.spec.kind != "colorizer":
-            raise ValueError(f"'{model.name}' is an {self.spec.kind}, not a colorizer")
+        self.model, self.spec, self.codec = model, models.MODELS[model.name], codec(model)
+        if self.spec.family != "colorizer":
+            raise ValueError(f"'{model.name}' is an {self.spec.family}, not a colorizer")
         self._sized = {}  # (h, w) -> the model rebuilt for that input size
 
     @classmethod
     def load(cls, name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
         """`colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or a `.keras` path."""
-        return cls(store.load(name_or_path, models_dir, kind="colorizer"))
+        return cls(store.load(name_or_path, models_dir, family="colorizer"))
 
     @classmethod
     def of(cls, model_or_colorizer):
@@ -69,12 +172,12 @@ class Colorizer:
         return self.model.name
 
     def at(self, height, width):
-        """The model rebuilt for `height` x `width` inputs (models.at_size), kept for the next photo."""
+        """The model rebuilt for `height` x `width` inputs (at_size), kept for the next photo."""
         key = (int(height), int(width))
         if key not in self._sized:
             if len(self._sized) >= MAX_SIZES:
                 self._sized.pop(next(iter(self._sized)))
-            self._sized[key] = models.at_size(self.model, *key)
+            self._sized[key] = at_size(self.model, *key)
         return self._sized[key]
 
     def working_shape(self, height, width, working_size=None):
@@ -101,19 +204,19 @@ class Colorizer:
 
     def predict_rgb(self, images, saturation=1.0, batch_size=256):
         """uint8 RGB (or gray) images -> uint8 RGB at their own size (a multiple of the stride), the
-        model run directly on them (models.predict_rgb on the model rebuilt for that size)."""
+        model run directly on them (predict_rgb on the model rebuilt for that size)."""
         h, w = np.asarray(images).shape[1:3]
-        return models.predict_rgb(self.at(h, w), images, batch_size, saturation)
+        return predict_rgb(self.at(h, w), images, batch_size, saturation)
 
     def colorize_array(self, images, working_size=None, saturation=1.0):
         """Colorize uint8 RGB (or gray) photos `(N, H, W, 3)` of one size -> uint8 RGB of the same
         shape: each photo's own full-resolution L* is kept; the model predicts a*, b* at the
         working size (`working_shape`), which are upsampled bilinearly and recombined with that L*."""
-        saturation = models.check_saturation(saturation)
-        images = data.as_rgb(images)
+        saturation = check_saturation(saturation)
+        images = colour.as_rgb(images)
         h, w = self.working_shape(*images.shape[1:3], working_size)
-        ab = models.predict_ab(self.at(h, w), data.resize_batch(images, h, w), codec_=self.codec) * saturation
-        return data.recombine_full(images, ab)
+        ab = predict_ab(self.at(h, w), colour.resize_batch(images, h, w), codec_=self.codec) * saturation
+        return colour.recombine_full(images, ab)
 
     def colorize_image(self, pil_image, working_size=None, saturation=1.0):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of

@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+import colorizer
 import data
 import metrics
 import models
@@ -27,18 +28,18 @@ def colorized(model, images):
     """uint8 RGB output of any trained model for uint8 RGB images: a colorizer colorizes their
     gray as colorize.py does (at its own working size, the images' full-resolution L kept), an
     autoencoder reconstructs them."""
-    if models.spec(model.name).kind == "colorizer":
+    if models.MODELS[model.name].family == "colorizer":
         return Colorizer(model).colorize_array(images)
-    return models.predict_rgb(model, images)
+    return colorizer.predict_rgb(model, images)
 
 
 def predictions(trained, images):
     """{name: uint8 RGB predictions} for every trained model (autoencoders reconstruct `images`,
     colorizers colorize their grayscale)."""
-    return {name: models.predict_rgb(model, images) for name, (model, _) in trained.items()}
+    return {name: colorizer.predict_rgb(model, images) for name, (model, _) in trained.items()}
 
 
-ROWS = {}  # table row name -> (row kind, model) of the rows that are not a model's own: set where they are named
+ROWS = {}  # table row name -> (row type, model) of the rows that are not a model's own: set where they are named
 
 
 def variant_name(name, saturation):
@@ -60,18 +61,19 @@ def base_model(row_name):
     return ROWS.get(row_name, (None, row_name))[1]
 
 
-def row_kind(row_name):
-    """'variant' (a decoding variant), 'before' (a model trained on other data), the model's kind
+def row_type(row_name):
+    """The type of a table row (the published column `kind`): 'variant' (a decoding variant),
+    'before' (a model trained on other data), the model's family
     ('autoencoder', 'colorizer') for a model's own row, else 'baseline' (gray, mean_chroma)."""
     if row_name in ROWS:
         return ROWS[row_name][0]
-    return models.MODELS[row_name].kind if row_name in models.MODELS else "baseline"
+    return models.MODELS[row_name].family if row_name in models.MODELS else "baseline"
 
 
 def saturated_predictions(trained, images, saturation):
     """{variant name: uint8 RGB} for each `{model name: chroma multiplier}` in `saturation` whose
-    model is trained (decoding variants: the same weights, chroma scaled by models.predict_rgb)."""
-    return {variant_name(name, s): models.predict_rgb(trained[name][0], images, saturation=s)
+    model is trained (decoding variants: the same weights, chroma scaled by colorizer.predict_rgb)."""
+    return {variant_name(name, s): colorizer.predict_rgb(trained[name][0], images, saturation=s)
             for name, s in (saturation or {}).items() if name in trained}
 
 
@@ -85,16 +87,15 @@ def metrics_table(preds, true, trained, progress=print):
     """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
     colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
     parameters, epochs, training minutes and training settings (precision, batch size).
-    Decoding variants (`saturated_predictions`) get their model's record and kind 'variant'."""
+    Decoding variants (`saturated_predictions`) get their model's record and row type 'variant'."""
     gt = metrics.colorfulness(true)
     import time
     rows = []
     for name, pred in preds.items():
         t = time.perf_counter()
-        kind = row_kind(name)
         model, record = trained.get(name, trained.get(base_model(name), (None, {})))
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
-        rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
+        rows.append(dict(model=name, kind=row_type(name), **metrics.evaluate(pred, true), gt_colorfulness=gt,
                          psnr_colour=metrics.psnr_colour_images(pred, true),
                          params=record.get("params", model.count_params() if model else 0),
                          epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0),
@@ -208,7 +209,7 @@ def folder_predictions(trained, images, progress=print):
 
 
 def folder_table(preds, true, trained, train_sample):
-    """Metrics rows for a photo-folder evaluation: every model in `preds` (kind from the registry,
+    """Metrics rows for a photo-folder evaluation: every model in `preds` (family from the registry,
     record from `trained`, which may hold a 'before' model under another row name) and the gray
     and mean_chroma baselines (mean chroma of `train_sample`)."""
     preds = dict(preds) | baselines(true, train_sample)

@@ -6,7 +6,7 @@ they weigh in the test set. `evaluate(pred, true)` returns them all.
 
 import numpy as np
 
-import data
+import colour
 
 MSE_FLOOR = 1e-10  # identical images (MSE 0) score 10·log10(255² / 1e-10) = 148.1 dB, not inf
 PSNR_CAP = 10 * np.log10(255.0 ** 2 / MSE_FLOOR)
@@ -79,7 +79,7 @@ def lab_accuracy(pred, true, threshold=2):
     """Nazeri et al. 2018 ("Image Colorization using Generative Adversarial Networks") pixel
     accuracy: both images to CIE Lab, rounded; a pixel is right when |ΔL| ≤ t and |Δa|, |Δb| ≤ 2.2·t."""
     _check(pred, true)
-    return float(_lab_pixels_right(data.rgb_to_lab(pred), data.rgb_to_lab(true), threshold).mean())
+    return float(_lab_pixels_right(colour.rgb_to_lab(pred), colour.rgb_to_lab(true), threshold).mean())
 
 
 def _lab_pixels_right(lab_pred, lab_true, threshold):
@@ -92,7 +92,7 @@ def ab_auc(pred, true, max_threshold=150):
     error (L2 in CIE ab) is within a threshold, averaged over thresholds 0, 1, ..., 150, i.e. the
     area under that cumulative curve normalised to [0, 1]."""
     _check(pred, true)
-    err = _ab_error(data.rgb_to_lab(pred), data.rgb_to_lab(true)).ravel()
+    err = _ab_error(colour.rgb_to_lab(pred), colour.rgb_to_lab(true)).ravel()
     thresholds = np.arange(max_threshold + 1)
     return float(np.searchsorted(np.sort(err), thresholds, side="right").mean() / err.size)
 
@@ -131,7 +131,7 @@ def per_image_scores(pred, true):
     are `evaluate`'s values for images of one size (the pooled pixel shares of acc@2 and AuC are then
     the means of the per-image shares)."""
     p, t = _check(pred, true)
-    lp, lt = data.rgb_to_lab(pred), data.rgb_to_lab(true)
+    lp, lt = colour.rgb_to_lab(pred), colour.rgb_to_lab(true)
     # AuC per pixel: the share of the thresholds 0, 1, ..., 150 its ab error is within
     within = np.maximum(0, 151 - np.ceil(_ab_error(lp, lt))) / 151
     return dict(psnr=psnr_per_image(pred, true), ssim=ssim_per_image(pred, true), mae=np.abs(p - t).mean(axis=(1, 2, 3)),
@@ -170,7 +170,7 @@ def vivid_and_accurate(means, per_image, reference_per_image):
 
 def mean_ab(images):
     """Mean CIE a*, b* over every pixel of (training) images: the `mean_chroma` baseline's colour."""
-    return data.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
+    return colour.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
 
 
 def baseline(images, which="gray", ab=None):
@@ -180,6 +180,6 @@ def baseline(images, which="gray", ab=None):
         raise ValueError(f"Unknown baseline '{which}'; choose one of: gray, mean_chroma")
     if which == "mean_chroma" and ab is None:
         raise ValueError("The mean_chroma baseline needs ab=mean_ab(training images)")
-    lab = data.rgb_to_lab(images)
+    lab = colour.rgb_to_lab(images)
     lab[..., 1:] = 0.0 if which == "gray" else np.asarray(ab, np.float32)
-    return data.to_uint8(data.lab_to_rgb(lab))
+    return colour.to_uint8(colour.lab_to_rgb(lab))

@@ -81,8 +81,8 @@ def resolve(name_or_path, models_dir=MODELS_DIR):
     return p
 
 
-def load(name_or_path, models_dir=MODELS_DIR, kind=None):
-    """A trained model by name or path, checked: a registered model, of `kind` if given."""
+def load(name_or_path, models_dir=MODELS_DIR, family=None):
+    """A trained model by name or path, checked: a registered model, of `family` if given."""
     import keras
     p = resolve(name_or_path, models_dir)
     if not zipfile.is_zipfile(p):
@@ -94,13 +94,13 @@ def load(name_or_path, models_dir=MODELS_DIR, kind=None):
     if model.name not in models.MODELS:
         raise ValueError(f"'{p}' holds a model named '{model.name}', which is not a registered model "
                          f"({', '.join(models.MODELS)})")
-    if kind is not None and models.MODELS[model.name].kind != kind:
-        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].kind)}, not {_article(kind)}")
+    if family is not None and models.MODELS[model.name].family != family:
+        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}")
     return model
 
 
-def _article(kind):
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+def _article(family):
+    return f"an {family}" if family[0] in "aeiou" else f"a {family}"
 
 
 def record(model_path):

@@ -24,6 +24,7 @@ import time
 import numpy as np
 import keras
 
+import calibration
 import data as datasets  # train() has an argument named `data`
 import models
 import store
@@ -128,10 +129,10 @@ def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fra
     them, the training images the data-derived builder arguments come from (`fit_images`) and a
     function giving the validation images decoding is calibrated on (`calib_images`). CIFAR-10 is held in memory; a photo folder streams from its memory-mapped cache (random
     crops and flips for training, centre crops for validation), black-and-white photos left out."""
-    inputs, outputs = builder.inputs, builder.outputs
+    contract = builder.contract
     if data_name in (None, "cifar10"):
         x, source = load_training_images(data_dir, subset, seed)
-        sets = datasets.make_train_val(x, inputs, outputs, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
+        sets = datasets.make_train_val(x, contract, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
         return dict(train_ds=sets[0], val_ds=sets[1], fit_images=x[sets.train_idx], calib_images=lambda: x[sets.val_idx],
                     info=dict(data_source=source, train_images=len(sets.train_idx), val_images=len(sets.val_idx),
                               gray_skipped=0))
@@ -144,9 +145,9 @@ def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fra
     train_rows, val_rows = colour[t], colour[v]
     val_images = datasets.centre_crops(fd.images[val_rows], image_size)
     fit_rows = train_rows[_subset(len(train_rows), min(2000, len(train_rows)), seed)]
-    return dict(train_ds=datasets.make_folder_train(fd, train_rows, image_size, inputs, outputs, batch_size, seed,
+    return dict(train_ds=datasets.make_folder_train(fd, train_rows, image_size, contract, batch_size, seed,
                                                 drop_remainder),
-                val_ds=datasets.make_dataset(val_images, inputs, outputs, batch_size, shuffle=False,
+                val_ds=datasets.make_dataset(val_images, contract, batch_size, shuffle=False,
                                          drop_remainder=drop_remainder),
                 fit_images=datasets.centre_crops(fd.images[fit_rows], image_size),
                 # decoding settings are chosen on the validation photos at the size they are judged at
@@ -441,8 +442,8 @@ def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_d
     check_finite(name, model, history, budget, config["epochs"], paths["run"])
     check_learned(name, model, history, budget.state["initial_val_loss"], paths["run"])
     clean = keep_best(name, model, paths["best"], input_shape, kwargs, fitted_here)
-    calibration = builder.calibrate(clean, d["calib_images"]()) if builder.calibrate else None
-    record = write_record(name, builder, model, budget, history, config, d["info"], calibration,
+    calibrated = calibration.calibrate(builder, clean, d["calib_images"]()) if builder.calibrate else None
+    record = write_record(name, builder, model, budget, history, config, d["info"], calibrated,
                           time.perf_counter() - t0)
     save_model(clean, paths["final"])
     _write_json(paths["record"], record)
@@ -496,7 +497,7 @@ def write_record(model_name, builder, model, budget, history, config, info, cali
     epochs_run, seconds = budget.state["epochs_done"], budget.state["seconds"]
     val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see recover_run_files
     record = dict(
-        model=model_name, kind=builder.kind, inputs=builder.inputs, outputs=builder.outputs,
+        model=model_name, kind=builder.family, inputs=builder.inputs, outputs=builder.outputs,
         params=int(model.count_params()), epochs_run=epochs_run,
         best_epoch=first + int(np.argmin(val[first:])) + 1, best_val_loss=float(np.min(val[first:])),
         stopped_by="time budget" if budget.stopped else "epochs",

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import contracts  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
 import store  # noqa: E402
@@ -78,8 +79,8 @@ class Source:
 
     def dataset(self, inputs, outputs, batch_size):
         if self.folder is None:
-            return data.make_dataset(self.images, inputs, outputs, batch_size, augment=True)
-        return data.make_folder_train(self.folder, self.rows, self.size, inputs, outputs, batch_size)
+            return data.make_dataset(self.images, contracts.get(inputs, outputs), batch_size, augment=True)
+        return data.make_folder_train(self.folder, self.rows, self.size, contracts.get(inputs, outputs), batch_size)
 
     def __len__(self):
         return len(self.images) if self.folder is None else len(self.rows)
