@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 import colour
-import data
 import models
+import photos
 import store
 from heads import ABBins, ABMix
 
@@ -235,8 +235,8 @@ def read_photo(pil_image):
     """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
     raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
     check_photo_size(*pil_image.size)
-    img = data.upright(pil_image)
+    img = photos.upright(pil_image)
     alpha = None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         alpha = img.convert("RGBA").getchannel("A")
-    return np.asarray(data.pil_to_rgb(img)), alpha
+    return np.asarray(photos.pil_to_rgb(img)), alpha

@@ -6,108 +6,19 @@
 Images are uint8 RGB `(N, H, W, 3)`; a model's contract (contracts.py) encodes them.
 """
 
-import concurrent.futures
+import dataclasses
 import hashlib
 import os
 import pathlib
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+
+import photos
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
-# -----------------------------------------------------------------------------
-# Reading images
-
-def upright(img):
-    """The Pillow image turned as its EXIF orientation says (a copy), or itself when it is upright."""
-    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
-
-
-def pil_to_rgb(img):
-    """Any Pillow image (any mode, EXIF-rotated or not) -> upright RGB Pillow image."""
-    img = upright(img)
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16- and 32-bit gray: Pillow's convert("RGB") clips at 255, so rescale by hand
-        return Image.fromarray(_integer_gray_to_uint8(np.asarray(img, dtype=np.float64), img.mode)).convert("RGB")
-    if img.mode == "F":
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # a NaN row stays one row
-        a = a * 255 if a.max() <= 1.0 else a
-        return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    return img.convert("RGB")
-
-
-def _integer_gray_to_uint8(a, mode):
-    """16-bit data (mode I;16, or mode I within 0-65535, as 16-bit PNGs open) / 257; mode I within
-    0-255 as it is; anything else (negative, above 65535: no known white level) stretched from its
-    minimum to its maximum."""
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if mode.startswith("I;16") or (lo >= 0 and 255 < hi <= 65535):
-        a = a / 257.0
-    elif lo < 0 or hi > 65535:
-        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
-    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
-
-
-def read_image(path, image_size=None):
-    """Read one file as uint8 RGB `(H, W, 3)`; with `image_size=(H, W)`, centre-crop and resize."""
-    with Image.open(path) as img:
-        rgb = pil_to_rgb(img)
-    if image_size is not None and rgb.size != (image_size[1], image_size[0]):
-        rgb = ImageOps.fit(rgb, (image_size[1], image_size[0]), Image.Resampling.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8)
-
-
-def _read_many(files, image_size):
-    """Read files in parallel threads (Pillow decodes outside the GIL); skip unreadable ones."""
-    def read(f):
-        try:
-            return read_image(f, image_size)
-        except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
-            return e
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        results = list(pool.map(read, files, chunksize=256))
-    images, keep = [], []
-    for f, r in zip(files, results):
-        ok = not isinstance(r, Exception)
-        if ok:
-            images.append(r)
-        else:
-            warnings.warn(f"Skipping {f}: not a readable image ({type(r).__name__}: {r})", stacklevel=3)
-        keep.append(ok)
-    return images, np.array(keep, dtype=bool)
-
-
-def _visible(entries):
-    return sorted(p for p in entries if not p.name.startswith("."))
-
-
-def load_image_folder(path, image_size=(32, 32)):
-    """Load a folder of photos as `(images uint8 (N,H,W,3), labels int64 (N,), class_names)`.
-
-    Each sub-folder is a class (sorted by name); files directly in `path` form one class named
-    after the folder. Every format and mode Pillow reads is accepted (converted to RGB, EXIF
-    orientation honoured); images are centre-cropped and resized to `image_size` = (H, W).
-    Unreadable files are skipped with a warning that names them.
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Image folder '{path}' does not exist.")
-    if not path.is_dir():
-        raise NotADirectoryError(f"'{path}' is not a folder; pass a folder of images.")
-    groups = _class_files(path)
-    if not groups:
-        raise ValueError(f"Image folder '{path}' contains no files.")
-    files = [f for _, fs in groups for f in fs]
-    labels = np.concatenate([np.full(len(fs), i, np.int64) for i, (_, fs) in enumerate(groups)])
-    images, keep = _read_many(files, image_size)
-    if not images:
-        raise ValueError(f"Image folder '{path}' contains no readable images ({len(files)} files tried).")
-    return np.stack(images), labels[keep], [name for name, _ in groups]
 
 # -----------------------------------------------------------------------------
 # CIFAR-10
@@ -121,7 +32,7 @@ def _folder_key(root):
     (adding, removing or renaming a file changes its folder's mtime)."""
     parts = [str(root.resolve())]
     for split in ("train", "test"):
-        for d in _visible((root / split).iterdir()):
+        for d in photos.visible((root / split).iterdir()):
             parts.append(f"{split}/{d.name}:{d.stat().st_mtime_ns}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -131,7 +42,7 @@ def _load_split(root, split):
     if not split_dir.is_dir():
         raise FileNotFoundError(f"CIFAR-10 folder '{root}' has no '{split}/' sub-folder; "
                                 f"expected {split}/<class>/*.jpg")
-    x, y, classes = load_image_folder(split_dir, image_size=(32, 32))
+    x, y, classes = photos.load_image_folder(split_dir, image_size=(32, 32))
     if list(classes) != list(CIFAR10_CLASSES):
         raise ValueError(f"CIFAR-10 folder '{split_dir}' has classes {classes}; expected {list(CIFAR10_CLASSES)}")
     return x, y
@@ -140,7 +51,7 @@ def _load_split(root, split):
 def _count_files(root, split):
     """Visible files in the class folders of `root/split`, counted from directory listings alone
     (no stat per file: 60,000 stat calls cost a second on every load)."""
-    return sum(1 for d in _visible((root / split).iterdir()) if d.is_dir()
+    return sum(1 for d in photos.visible((root / split).iterdir()) if d.is_dir()
                for e in os.scandir(d) if not e.name.startswith(".") and e.is_file())
 
 
@@ -206,14 +117,6 @@ EVAL_SIZE = 150     # photo folders are evaluated (and colorizer_6 calibrated) a
 LANDSCAPES_ENV = "LANDSCAPES_DIR"
 
 
-def dataset_name(data="cifar10"):
-    """Short name of a dataset: 'cifar10', or a folder's own name ('landscapes'); it names the
-    sub-folder of saved_models/ that the models trained on it go to."""
-    if data in (None, "cifar10"):
-        return "cifar10"
-    return resolve_folder(data).name
-
-
 def resolve_folder(data):
     """`data` as an existing folder: a path, or 'landscapes' for $LANDSCAPES_DIR."""
     if data == "landscapes" and os.environ.get(LANDSCAPES_ENV):
@@ -221,30 +124,8 @@ def resolve_folder(data):
     root = pathlib.Path(data)
     if not root.is_dir():
         hint = f" (set ${LANDSCAPES_ENV} to a folder of landscape photos)" if data == "landscapes" else ""
-        raise FileNotFoundError(f"Dataset '{data}' is neither 'cifar10' nor an existing folder{hint}.")
+        raise FileNotFoundError(f"Dataset '{data}' is neither one of {', '.join(DATASETS)} nor an existing folder{hint}.")
     return root
-
-
-def describe_source(data="cifar10"):
-    """What a record says the data was, without local absolute paths."""
-    if data in (None, "cifar10"):
-        d = os.environ.get("CIFAR10_DIR")
-        return f"CIFAR-10 (folder {pathlib.Path(d).name})" if d else "CIFAR-10 (Keras download)"
-    return f"folder {resolve_folder(data).name}"
-
-
-def _class_files(root):
-    """[(class name, sorted files)] of a folder: sub-folders are classes; loose files one class.
-    Hidden entries (.ipynb_checkpoints, .DS_Store) and class folders that are links are ignored."""
-    entries = _visible(root.iterdir())
-    # a class folder that is a symbolic link (say, to /usr) is not followed
-    groups = [(d.name, _visible(p for p in d.rglob("*") if p.is_file() and not
-                                any(part.startswith(".") for part in p.relative_to(d).parts)))
-              for d in entries if d.is_dir() and not d.is_symlink()]
-    top = [p for p in entries if p.is_file()]
-    if top:
-        groups.append((root.name, top))
-    return [(name, files) for name, files in groups if files]
 
 
 def folder_splits(root, test_fraction=0.1, seed=0):
@@ -253,11 +134,11 @@ def folder_splits(root, test_fraction=0.1, seed=0):
     `test_fraction` of each class to test (the same files every time, whatever the machine)."""
     root = pathlib.Path(root)
     if (root / "train").is_dir() and (root / "test").is_dir():
-        train, test = _class_files(root / "train"), _class_files(root / "test")
+        train, test = photos.class_files(root / "train"), photos.class_files(root / "test")
         names = sorted({n for n, _ in train} | {n for n, _ in test})
         pick = lambda groups: [(f, names.index(n)) for n, fs in groups for f in fs]  # noqa: E731
         return {"train": pick(train), "test": pick(test)}, names
-    groups = _class_files(root)
+    groups = photos.class_files(root)
     if not groups:
         raise ValueError(f"Image folder '{root}' contains no files.")
     out = {"train": [], "test": []}
@@ -317,7 +198,7 @@ def load_folder_split(data, split="train", size=72, cache_dir=None, chunk=512):
         n, labels = 0, []
         for i in range(0, len(files), chunk):
             part = files[i:i + chunk]
-            imgs, keep = _read_many([f for f, _ in part], (size, size))
+            imgs, keep = photos.read_many([f for f, _ in part], (size, size))
             if imgs:
                 out[n:n + len(imgs)] = np.stack(imgs)
             n += len(imgs)
@@ -348,20 +229,6 @@ def _gray_mask(images):
     """Per image of a uint8 batch: True where R, G, B agree within GRAY_TOLERANCE everywhere."""
     x = np.asarray(images).astype(np.int16)
     return (x.max(-1) - x.min(-1)).reshape(len(x), -1).max(1) <= GRAY_TOLERANCE
-
-
-def default_image_size(data="cifar10"):
-    """Training size when none is given: CIFAR-10's own 32, else 64 (the landscape protocol's)."""
-    return 32 if data in (None, "cifar10") else 64
-
-
-def load_test(data="cifar10", data_dir=None, size=150):
-    """The test split of a dataset as FolderData: CIFAR-10's 10,000 images (32x32), or a photo
-    folder's test photos at `size` x `size` (centre crop); `gray` marks black-and-white images."""
-    if data in (None, "cifar10"):
-        _, (x, y) = load_cifar10(data_dir)
-        return FolderData(x, y, _gray_mask(x), list(CIFAR10_CLASSES))
-    return load_folder_split(data, "test", size)
 
 
 def crop_size(image_size):
@@ -416,8 +283,6 @@ def make_folder_train(fd, index, image_size, contract, batch_size=128, seed=0, d
 
 
 # -----------------------------------------------------------------------------
-# Colour conversions
-# -----------------------------------------------------------------------------
 # Pipelines
 
 def split_train_val(n, val_fraction=0.1, seed=0):
@@ -466,3 +331,150 @@ def make_train_val(images, contract, batch_size=32, val_fraction=0.1, seed=0, au
     out = TrainVal((train, val))
     out.train_idx, out.val_idx = train_idx, val_idx
     return out
+
+
+def sample_rows(n, subset, seed):
+    """A seeded, sorted random sample of `subset` of `range(n)` (a folder is ordered by class, so
+    never the first N)."""
+    if not 0 < subset <= n:
+        raise ValueError(f"subset must be between 1 and {n}, got {subset}")
+    return np.sort(np.random.default_rng(seed).choice(n, subset, replace=False))
+
+# -----------------------------------------------------------------------------
+# Datasets: one class per kind of source, so that nothing else branches on a dataset's name
+
+
+@dataclasses.dataclass
+class TrainingSets:
+    """What a training run takes from a dataset: the training and validation pipelines, the training
+    images the data-derived builder arguments come from (`fit_images`), a function giving the
+    validation images decoding is calibrated on (`calib_images`) and what the record says (`info`)."""
+    train: object
+    val: object
+    fit_images: np.ndarray
+    calib_images: object
+    info: dict
+
+
+class Dataset:
+    """A dataset models are trained and evaluated on. `name` names it in records and configs;
+    its models are saved in the sub-folder `subfolder` of a models folder ("" for the top)."""
+    name = "dataset"
+    default_image_size = 64  # the training size when none is given
+
+    @property
+    def subfolder(self):
+        return self.name
+
+    def check_image_size(self, image_size):
+        """Refuse a training size the dataset cannot give (nothing to refuse by default)."""
+
+    def describe(self):
+        """What a record says the data was, without local absolute paths."""
+        return self.name
+
+    def load_test(self, size=None):
+        """The test split as FolderData (uint8 images, labels, black-and-white mask, class names)."""
+        raise NotImplementedError
+
+    def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
+                      drop_remainder=False):
+        """TrainingSets for a model's `contract` at `image_size`."""
+        raise NotImplementedError
+
+
+class InMemory(Dataset):
+    """A dataset small enough to hold in memory: `train_images()` gives its training images, and the
+    validation split is carved out of them (CIFAR-10, test datasets)."""
+
+    def train_images(self, subset=None, seed=0):
+        raise NotImplementedError
+
+    def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
+                      drop_remainder=False):
+        x = self.train_images(subset, seed)
+        sets = make_train_val(x, contract, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
+        return TrainingSets(sets[0], sets[1], x[sets.train_idx], lambda: x[sets.val_idx],
+                            dict(data_source=self.describe(), train_images=len(sets.train_idx),
+                                 val_images=len(sets.val_idx), gray_skipped=0))
+
+
+class Cifar10(InMemory):
+    """CIFAR-10 (load_cifar10: `data_dir`, $CIFAR10_DIR or the Keras download): 32x32 images; its
+    models are saved at the top of a models folder."""
+    name, subfolder, default_image_size = "cifar10", "", 32
+
+    def __init__(self, data_dir=None):
+        self.data_dir = data_dir
+
+    def check_image_size(self, image_size):
+        if image_size != 32:
+            raise ValueError(f"CIFAR-10 images are 32x32; image_size must be 32 for data='cifar10', got {image_size}")
+
+    def describe(self):
+        d = os.environ.get("CIFAR10_DIR")
+        return f"CIFAR-10 (folder {pathlib.Path(d).name})" if d else "CIFAR-10 (Keras download)"
+
+    def train_images(self, subset=None, seed=0):
+        (x, _), _ = load_cifar10(self.data_dir)
+        return x if subset is None else x[sample_rows(len(x), subset, seed)]
+
+    def load_test(self, size=None):
+        _, (x, y) = load_cifar10(self.data_dir)
+        return FolderData(x, y, _gray_mask(x), list(CIFAR10_CLASSES))
+
+
+class PhotoFolder(Dataset):
+    """A folder of photos (a path, or 'landscapes' for $LANDSCAPES_DIR), named after the folder. It
+    streams from its memory-mapped cache: random crops and flips for training, centre crops for
+    validation, black-and-white photos left out; evaluated at EVAL_SIZE."""
+
+    def __init__(self, path):
+        self.root = resolve_folder(path)
+        self.name = self.root.name
+
+    def describe(self):
+        return f"folder {self.name}"
+
+    def load_test(self, size=EVAL_SIZE):
+        return load_folder_split(self.root, "test", size)
+
+    def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
+                      drop_remainder=False):
+        fd = load_folder_split(self.root, "train", crop_size(image_size))
+        colour = fd.colour_index()
+        print(f"{len(fd) - len(colour)} black-and-white photos of {len(fd)} left out of training")
+        if subset is not None:
+            colour = colour[sample_rows(len(colour), subset, seed)]
+        t, v = split_train_val(len(colour), val_fraction, seed)
+        train_rows, val_rows = colour[t], colour[v]
+        val_images = centre_crops(fd.images[val_rows], image_size)
+        fit_rows = train_rows[sample_rows(len(train_rows), min(2000, len(train_rows)), seed)]
+        return TrainingSets(
+            make_folder_train(fd, train_rows, image_size, contract, batch_size, seed, drop_remainder),
+            make_dataset(val_images, contract, batch_size, shuffle=False, drop_remainder=drop_remainder),
+            centre_crops(fd.images[fit_rows], image_size),
+            # decoding settings are chosen on the validation photos at the size they are judged at
+            lambda: np.asarray(load_folder_split(self.root, "train", EVAL_SIZE).images[val_rows]),
+            dict(data_source=self.describe(), train_images=len(train_rows), val_images=len(val_rows),
+                 gray_skipped=len(fd) - len(colour) if subset is None else None))
+
+
+DATASETS = {"cifar10": Cifar10}  # named datasets (class(data_dir=...)); any other name is a photo folder
+DEFAULT = "cifar10"
+
+
+def get(data=DEFAULT, data_dir=None):
+    """The Dataset `data` names: a Dataset as it is, a name of DATASETS (built with `data_dir`), or
+    a folder of photos (a path, or 'landscapes' for $LANDSCAPES_DIR)."""
+    if isinstance(data, Dataset):
+        return data
+    if data is None or data in DATASETS:
+        return DATASETS[data or DEFAULT](data_dir=data_dir)
+    return PhotoFolder(data)
+
+
+def subfolder(name):
+    """The sub-folder of a models folder that the models trained on the dataset called `name` go to
+    ("" for the top), without needing a photo folder to exist."""
+    return DATASETS[name]().subfolder if name in DATASETS else name

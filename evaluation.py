@@ -19,7 +19,7 @@ COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness"
            "psnr_colour", "params", "epochs", "minutes", "training"]
 
 
-def load_trained(models_dir, names=None, dataset="cifar10"):
+def load_trained(models_dir, names=None, dataset=data.DEFAULT):
     """{name: (model, record)} of the registered models found in `models_dir` (see store.trained)."""
     return store.trained(models_dir, dataset, names)
 
@@ -189,9 +189,9 @@ EVAL_SIZE = data.EVAL_SIZE  # landscape photos are 150x150: evaluated at that si
 
 
 def folder_test_set(data_name="landscapes", size=EVAL_SIZE):
-    """The colour test photos of a folder dataset at `size` (uint8), their labels, the class names,
-    and how many black-and-white test photos were left out."""
-    test = data.load_test(data_name, size=size)
+    """The colour test photos of a dataset (a name or a data.Dataset) at `size` (uint8), their labels,
+    the class names, and how many black-and-white test photos were left out."""
+    test = data.get(data_name).load_test(size)
     colour = test.colour_index()
     return np.asarray(test.images[colour]), test.labels[colour], test.class_names, int(len(test) - len(colour))
 
@@ -219,7 +219,7 @@ def folder_table(preds, true, trained, train_sample):
 def folder_available(data_name):
     """True when `data_name` resolves to a folder (e.g. 'landscapes' with $LANDSCAPES_DIR set)."""
     try:
-        data.resolve_folder(data_name)
+        data.get(data_name)
         return True
     except (FileNotFoundError, TypeError):
         return False
@@ -231,7 +231,7 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     colour test photos. Writes `figures_dir`/metrics.csv/.md, colorizations.png (n_show photos at
     their own resolution), per_class.png, losses.png. Returns (rows, info dict)."""
     figures_dir = pathlib.Path(figures_dir)
-    dataset = data.dataset_name(data_name)
+    dataset = data.get(data_name).name
     images, labels, class_names, n_gray = folder_test_set(data_name)
     trained = store.trained(models_dir, dataset, models.list_models("colorizer"))
     if before:

@@ -18,10 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import colorizer
+import colorizer  # noqa: E402
 import data  # noqa: E402
 import metrics  # noqa: E402
-import training  # noqa: E402
 
 
 def scores(pred, images):
@@ -59,7 +58,7 @@ def main():
             p.error(str(e))
     from colorizer import Colorizer
     model = Colorizer.load(args.model, args.models_dir).model
-    x, _ = training.load_training_images(args.data_dir)
+    x = data.Cifar10(args.data_dir).train_images()
     _, val_idx = data.split_train_val(len(x), args.val_fraction, args.seed)
     val = x[val_idx]
     g = scores(metrics.baseline(val, "gray"), val)

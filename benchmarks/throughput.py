@@ -67,9 +67,9 @@ class Source:
     """Training images of the benchmark: CIFAR-10 arrays in memory, or a photo folder streamed from
     its memory-mapped cache (random crops at `size`), exactly as training reads them."""
 
-    def __init__(self, n, data_name="cifar10", size=32):
+    def __init__(self, n, data_name=data.DEFAULT, size=32):
         self.size, self.folder = size, None
-        if data_name in (None, "cifar10"):
+        if not isinstance(data.get(data_name), data.PhotoFolder):
             self.images = benchmark_images(n)
             return
         self.folder = data.load_folder_split(data_name, "train", data.crop_size(size))
@@ -157,7 +157,7 @@ def main():
     p.add_argument("--data", default="cifar10", help="cifar10, landscapes ($LANDSCAPES_DIR) or a photo folder")
     p.add_argument("--image-size", type=int, default=None, help="default 32 for cifar10, 64 for folders")
     args = p.parse_args()
-    size = args.image_size or data.default_image_size(args.data)
+    size = args.image_size or data.get(args.data).default_image_size
     for name in args.models:
         models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 

@@ -10,8 +10,8 @@ from PIL import Image
 import colorize
 import colorizer
 import colour
-import data
 import models
+import photos
 from colorizer import Colorizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def _inputs(folder):
 
 def _input_L(path):
     with Image.open(path) as img:
-        return colour.photo_L(np.asarray(data.pil_to_rgb(img)))
+        return colour.photo_L(np.asarray(photos.pil_to_rgb(img)))
 
 
 @pytest.mark.parametrize("model_name", ["colorizer_3", "colorizer_1", "colorizer_4"])

@@ -9,6 +9,7 @@ from PIL import Image
 import colour
 import contracts
 import data
+import photos
 
 # ----------------------------------------------------------------------------- conversions
 
@@ -98,7 +99,7 @@ def test_load_image_folder_every_format(tmp_path):
     n_good = _write_folder(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        x, y, classes = data.load_image_folder(tmp_path, image_size=(32, 32))
+        x, y, classes = photos.load_image_folder(tmp_path, image_size=(32, 32))
     messages = [str(w.message) for w in caught]
     assert any("broken.jpg" in m for m in messages), messages
     assert any("notes.txt" in m for m in messages), messages
@@ -115,7 +116,7 @@ def test_load_image_folder_honours_exif_orientation(tmp_path):
     _write_folder(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x, _, _ = data.load_image_folder(tmp_path / "forest", image_size=(40, 20))
+        x, _, _ = photos.load_image_folder(tmp_path / "forest", image_size=(40, 20))
     rotated = x[-1].astype(int)  # files sorted: ..., rotated.jpg last among readable ones
     top, bottom = rotated[:15].reshape(-1, 3).mean(0), rotated[25:].reshape(-1, 3).mean(0)
     assert top[0] > 200 and top[2] < 60, top
@@ -125,21 +126,21 @@ def test_load_image_folder_honours_exif_orientation(tmp_path):
 def test_load_image_folder_flat_folder_is_one_class(tmp_path):
     for i in range(3):
         Image.new("RGB", (10, 12), (i * 50, 0, 0)).save(tmp_path / f"{i}.png")
-    x, y, classes = data.load_image_folder(tmp_path, image_size=(8, 8))
+    x, y, classes = photos.load_image_folder(tmp_path, image_size=(8, 8))
     assert x.shape == (3, 8, 8, 3) and y.tolist() == [0, 0, 0] and classes == [tmp_path.name]
 
 
 def test_load_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        data.load_image_folder(tmp_path / "nowhere")
+        photos.load_image_folder(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no files"):
-        data.load_image_folder(tmp_path / "empty")
+        photos.load_image_folder(tmp_path / "empty")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "a.txt").write_text("x")
     with pytest.raises(ValueError, match="no readable images"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data.load_image_folder(tmp_path / "junk")
+        photos.load_image_folder(tmp_path / "junk")
 
 # ----------------------------------------------------------------------------- CIFAR-10
 
