@@ -15,8 +15,15 @@ import plots
 import store
 from colorizer import Colorizer
 
-COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness", "gt_colorfulness",
-           "psnr_colour", "params", "epochs", "minutes", "training"]
+# the columns of a metrics table beside the metrics (metrics.METRICS): name -> (heading, format)
+RECORD_COLUMNS = {"params": ("params", "{:,}"), "epochs": ("epochs", "{}"), "minutes": ("minutes", "{:.1f}"),
+                  "training": ("training", "{}")}
+
+
+def columns():
+    """The columns of the metrics tables (CSV): model, kind (the row type), every registered metric,
+    then the record's columns."""
+    return ["model", "kind", *metrics.METRICS, *RECORD_COLUMNS]
 
 
 def load_trained(models_dir, names=None, dataset=data.DEFAULT):
@@ -84,19 +91,16 @@ def baselines(images, train_images):
 
 
 def metrics_table(preds, true, trained, progress=print):
-    """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
-    colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
-    parameters, epochs, training minutes and training settings (precision, batch size).
+    """One row per model and baseline: every registered metric (`metrics.table_scores`: those of
+    `evaluate`, ground-truth colorfulness, PSNR over the images that are not gray already), parameters, epochs, training minutes and training settings (precision, batch size).
     Decoding variants (`saturated_predictions`) get their model's record and row type 'variant'."""
-    gt = metrics.colorfulness(true)
     import time
     rows = []
     for name, pred in preds.items():
         t = time.perf_counter()
         model, record = trained.get(name, trained.get(base_model(name), (None, {})))
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
-        rows.append(dict(model=name, kind=row_type(name), **metrics.evaluate(pred, true), gt_colorfulness=gt,
-                         psnr_colour=metrics.psnr_colour_images(pred, true),
+        rows.append(dict(model=name, kind=row_type(name), **metrics.table_scores(pred, true),
                          params=record.get("params", model.count_params() if model else 0),
                          epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0),
                          training=training))
@@ -111,17 +115,14 @@ def write_table(rows, figures_dir):
     figures_dir = pathlib.Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     with open(figures_dir / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, columns())
         w.writeheader()
-        w.writerows({k: r[k] for k in COLUMNS} for r in rows)
-    fmt = dict(psnr="{:.2f}", ssim="{:.3f}", mae="{:.2f}", acc2="{:.3f}", auc="{:.3f}", colorfulness="{:.1f}",
-               gt_colorfulness="{:.1f}", psnr_colour="{:.2f}", params="{:,}", epochs="{}", minutes="{:.1f}",
-               training="{}")
-    head = ["model", "PSNR dB ↑", "SSIM ↑", "MAE ↓", "acc@2 ↑", "AuC ↑", "colorfulness", "GT colorfulness",
-            "PSNR, colour images", "params", "epochs", "minutes", "training"]
+        w.writerows({k: r[k] for k in columns()} for r in rows)
+    shown = {m.name: (m.heading, m.fmt) for m in metrics.METRICS.values()} | RECORD_COLUMNS
+    head = ["model"] + [heading for heading, _ in shown.values()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [f"`{r['model']}`"] + [fmt[k].format(r[k]) for k in COLUMNS[2:]]
+        cells = [f"`{r['model']}`"] + [fmt.format(r[k]) for k, (_, fmt) in shown.items()]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (figures_dir / "metrics.md").write_text(text)
