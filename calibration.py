@@ -30,7 +30,7 @@ def calibrate_colorizer_6(model, photos, seed=0):
     small = colour.resize_batch(photos, h, w) if photos.shape[1:3] != (h, w) else photos
     ab = {(m, T, g): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID}
     for i in range(0, len(photos), 32):
-        y = colorizer.predict(model, small[i:i + 32], lambda y, x: y)  # the raw outputs, decoded below
+        y = colorizer.predict(model, small[i:i + 32], decode=None)  # the raw outputs, decoded below
         for T in TEMPERATURE_GRID:
             ab_cls = contracts.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
             for m in MIX_GRID:

@@ -24,10 +24,9 @@ import warnings
 
 from PIL import Image
 
-import models
 import store
-from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, PhotoTooLarge, check_saturation, check_working_size,
-                       read_photo)
+from colorizer import DEFAULT_MODEL, MAX_SATURATION, Colorizer, check_saturation, check_working_size, colorizer_names
+from photos import PhotoTooLarge, read_photo
 
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
@@ -141,7 +140,7 @@ def main(argv=None):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help=f"a colorizer: <dataset>/<name> for one trained on photos (default {DEFAULT_MODEL}), "
-                        f"a CIFAR-10 name ({', '.join(models.list_models('colorizer'))}), or a .keras file")
+                        f"a CIFAR-10 name ({', '.join(colorizer_names())}), or a .keras file")
     p.add_argument("--models-dir", default=store.MODELS_DIR)
     p.add_argument("-o", "--outdir", default="colorized")
     p.add_argument("--working-size", type=int, default=None,

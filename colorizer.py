@@ -1,5 +1,6 @@
-"""Inference: a trained colorizer with its I/O contract, run on photos of any size.
+"""Inference: any trained model through its codec, and a trained colorizer run on photos of any size.
 
+    rgb = predict_rgb(model, uint8_images)              # any registered model, at the images' size
     colorizer = Colorizer.load()                        # the default, landscapes/colorizer_6
     colorizer.colorize_image(PIL.Image.open("photo.jpg")).save("photo_color.png")
     rgb = colorizer.predict_rgb(uint8_images)           # at the images' own size
@@ -7,7 +8,9 @@
 
 A photo keeps its own full-resolution luminance (CIE L*); the model predicts the chroma (a*, b*)
 at a small working size (never more than MAX_MODEL_PIXELS), which is upsampled and recombined with
-that L* a stripe of rows at a time. colorize.py is the command line over this class.
+that L* a stripe of rows at a time. colorize.py, the notebooks, evaluation.py and calibration.py
+all colorize through here (`predict`: encode, run, decode; `Colorizer.colorize_array` adds the
+working size and the photo's own L*). colorize.py is the command line over this class.
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
@@ -16,15 +19,19 @@ from PIL import Image
 
 import colour
 import models
-import photos
 import store
 from heads import ABBins, ABMix
+from photos import MAX_PHOTO_PIXELS, PhotoTooLarge, read_photo  # noqa: F401  (the photo side of the API)
 
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
-MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows with the photo (README, Performance)
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
+
+
+def colorizer_names():
+    """The registered colorizers' names (models.list_models("colorizer"), read here from the registry)."""
+    return [name for name, spec in models.MODELS.items() if spec.family == "colorizer"]
 
 
 def check_working_size(working_size):
@@ -51,7 +58,7 @@ def bin_layer(model):
 def decode_settings(model):
     """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
     builder and its codec take them: {"centers"} (+ mix, temperature, gain for ab_mix); {} otherwise."""
-    outputs = models.MODELS[model.name].outputs
+    outputs = models.MODELS[model.name].contract.outputs
     if outputs not in ("ab_bins", "ab_mix"):
         return {}
     layer = bin_layer(model)
@@ -88,27 +95,29 @@ CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a col
                         # probabilities per pixel never exist for a whole test set at once
 
 
-def predict(model, images, decode, batch_size=256, codec_=None):
-    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`), run it, and
-    `decode(outputs, encoded)` -> concatenated results, CHUNK_PIXELS at a time."""
-    codec_ = codec_ or codec(model)
+def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0):
+    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`; resized to `size` = (h, w)
+    first if given), run it, and decode its outputs CHUNK_PIXELS at a time: `decode` "ab" (chroma in
+    ab units), "rgb" (uint8 RGB, chroma times `saturation`) or None (the raw outputs)."""
+    if decode not in ("ab", "rgb", None):
+        raise ValueError(f"Unknown decoding {decode!r}; choose one of: 'ab', 'rgb', None")
     images = np.asarray(images)
-    chunk = max(1, CHUNK_PIXELS // int(np.prod(images.shape[1:3])))
+    chunk = max(1, CHUNK_PIXELS // int(np.prod(size or images.shape[1:3])))
+    codec_ = codec_ or codec(model)  # built here, just before encoding: one pass through contracts.py
     out = []
     for i in range(0, len(images), chunk):
-        x = codec_.encode(images[i:i + chunk])
+        x = codec_.encode(images[i:i + chunk], size)
         # one small batch (a photo): a direct call skips predict()'s per-call setup
         y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
             model.predict(x, batch_size=batch_size, verbose=0)
-        out.append(decode(y, x))
+        out.append(y if decode is None else codec_.ab(y) if decode == "ab" else codec_.decode(y, x, saturation))
     return np.concatenate(out)
 
 
-def predict_ab(model, images, batch_size=256, codec_=None):
-    """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
-    units, whatever its contract (RGB outputs are converted to Lab)."""
-    codec_ = codec_ or codec(model)
-    return predict(model, images, lambda y, x: codec_.ab(y), batch_size, codec_)
+def predict_ab(model, images, batch_size=256, codec_=None, size=None):
+    """Chroma a colorizer predicts for uint8 RGB or gray images (resized to `size` first if given):
+    CIE ab `(N,h,w,2)` in ab units, whatever its contract (RGB outputs are converted to Lab)."""
+    return predict(model, images, "ab", batch_size, codec_, size)
 
 
 MAX_SATURATION = 5.0
@@ -134,26 +143,14 @@ def predict_rgb(model, images, batch_size=256, saturation=1.0):
     if images.dtype != np.uint8:
         raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
     saturation = check_saturation(saturation)
-    codec_ = codec(model)
-    return predict(model, images, lambda y, x: codec_.decode(y, x, saturation), batch_size, codec_)
-
-
-class PhotoTooLarge(ValueError):
-    pass
-
-
-def check_photo_size(width, height):
-    """A PhotoTooLarge error naming the size when a photo has more than MAX_PHOTO_PIXELS pixels."""
-    if width * height > MAX_PHOTO_PIXELS:
-        raise PhotoTooLarge(f"a {width}x{height} photo ({width * height:,} pixels) is larger than the "
-                            f"{MAX_PHOTO_PIXELS:,} pixels colorized at most (memory grows with the photo)")
+    return predict(model, images, "rgb", batch_size, saturation=saturation)
 
 
 class Colorizer:
-    """A trained colorizer (a Keras model of a registered colorizer), its registry entry and codec."""
+    """A trained colorizer (a Keras model of a registered colorizer) and its registry entry."""
 
     def __init__(self, model):
-        self.model, self.spec, self.codec = model, models.MODELS[model.name], codec(model)
+        self.model, self.spec = model, models.MODELS[model.name]
         if self.spec.family != "colorizer":
             raise ValueError(f"'{model.name}' is an {self.spec.family}, not a colorizer")
         self._sized = {}  # (h, w) -> the model rebuilt for that input size
@@ -213,9 +210,9 @@ class Colorizer:
         shape: each photo's own full-resolution L* is kept; the model predicts a*, b* at the
         working size (`working_shape`), which are upsampled bilinearly and recombined with that L*."""
         saturation = check_saturation(saturation)
-        images = colour.as_rgb(images)
-        h, w = self.working_shape(*images.shape[1:3], working_size)
-        ab = predict_ab(self.at(h, w), colour.resize_batch(images, h, w), codec_=self.codec) * saturation
+        h, w = self.working_shape(*np.shape(images)[1:3], working_size)
+        # down through the modules once: resize and encode (contracts, colour), run, decode, recombine
+        ab = predict_ab(self.at(h, w), images, size=(h, w)) * saturation
         return colour.recombine_full(images, ab)
 
     def colorize_image(self, pil_image, working_size=None, saturation=1.0):
@@ -229,14 +226,3 @@ class Colorizer:
         if alpha is not None:
             out.putalpha(alpha)
         return out
-
-
-def read_photo(pil_image):
-    """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
-    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
-    check_photo_size(*pil_image.size)
-    img = photos.upright(pil_image)
-    alpha = None
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        alpha = img.convert("RGBA").getchannel("A")
-    return np.asarray(photos.pil_to_rgb(img)), alpha

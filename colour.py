@@ -118,10 +118,11 @@ def resize_batch(images, height, width):
 
 
 def recombine_full(images, ab_small, rows=256):
-    """Full-resolution uint8 RGB photos (N, H, W, 3) + chroma a*, b* predicted at a small size
+    """Full-resolution uint8 RGB (or gray) photos (N, H, W, 3) + chroma a*, b* predicted at a small size
     (N, h, w, 2) -> uint8 RGB (N, H, W, 3): the chroma upsampled bilinearly (it is smooth) and
     recombined with each photo's own full-resolution L*, a stripe of `rows` rows at a time, so the
     working memory beyond the input and output photos does not grow with their size."""
+    images = as_rgb(images)
     n, H, W = images.shape[:3]
     out = np.empty_like(images)
     for i in range(n):

@@ -13,16 +13,18 @@ import dataclasses
 
 import numpy as np
 
-from colour import (AB_SCALE, as_rgb, lab_to_rgb, rgb_to_lab, scale_ab, scale_chroma, scale_l, to_float,
+from colour import (AB_SCALE, as_rgb, lab_to_rgb, resize_batch, rgb_to_lab, scale_ab, scale_chroma, scale_l, to_float,
                     to_grayscale, to_uint8, unscale_ab, unscale_l)
 
 INPUT_CHANNELS = {"rgb": 3, "gray": 1, "L": 1}
 
 
-def model_inputs(images, inputs):
+def model_inputs(images, inputs, size=None):
     """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input `inputs` ('rgb',
-    'gray' or 'L'; see the value ranges above)."""
+    'gray' or 'L'; value ranges: colour.py), resized to `size` = (h, w) first if given."""
     images = as_rgb(images)
+    if size is not None and tuple(images.shape[1:3]) != tuple(size):
+        images = resize_batch(images, *size)
     if inputs == "rgb":
         return to_float(images)
     if inputs == "gray":
@@ -80,15 +82,15 @@ def get(inputs, outputs):
 class Codec:
     """The `rgb -> rgb` contract (autoencoders); the other codecs change what differs.
 
-    encode(images) -> model input; target(images) -> training target; pair(images) -> both, from one
+    encode(images, size) -> model input (resized to `size` first if given); target(images) -> training target; pair(images) -> both, from one
     colour conversion; ab(outputs) -> predicted CIE a*, b* in ab units; decode(outputs, encoded,
     saturation) -> uint8 RGB (Lab contracts keep the encoded input's L, so one RGB -> Lab conversion
     serves a whole predicted batch)."""
     inputs, outputs = "rgb", "rgb"
     input_channels, target_channels = 3, 3
 
-    def encode(self, images):
-        return model_inputs(images, self.inputs)
+    def encode(self, images, size=None):
+        return model_inputs(images, self.inputs, size)
 
     def target(self, images):
         return to_float(as_rgb(images))

@@ -358,13 +358,11 @@ class TrainingSets:
 
 class Dataset:
     """A dataset models are trained and evaluated on. `name` names it in records and configs;
-    its models are saved in the sub-folder `subfolder` of a models folder ("" for the top)."""
+    its models are saved in the sub-folder `subfolder` of a models folder ("" for the top, None for
+    the one named after the dataset)."""
     name = "dataset"
+    subfolder = None
     default_image_size = 64  # the training size when none is given
-
-    @property
-    def subfolder(self):
-        return self.name
 
     def check_image_size(self, image_size):
         """Refuse a training size the dataset cannot give (nothing to refuse by default)."""
@@ -473,8 +471,3 @@ def get(data=DEFAULT, data_dir=None):
         return DATASETS[data or DEFAULT](data_dir=data_dir)
     return PhotoFolder(data)
 
-
-def subfolder(name):
-    """The sub-folder of a models folder that the models trained on the dataset called `name` go to
-    ("" for the top), without needing a photo folder to exist."""
-    return DATASETS[name]().subfolder if name in DATASETS else name

@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows with the photo (README, Performance)
+
 
 def upright(img):
     """The Pillow image turned as its EXIF orientation says (a copy), or itself when it is upright."""
@@ -111,3 +113,25 @@ def class_files(root):
     if top:
         groups.append((root.name, top))
     return [(name, files) for name, files in groups if files]
+
+
+class PhotoTooLarge(ValueError):
+    pass
+
+
+def check_photo_size(width, height):
+    """A PhotoTooLarge error naming the size when a photo has more than MAX_PHOTO_PIXELS pixels."""
+    if width * height > MAX_PHOTO_PIXELS:
+        raise PhotoTooLarge(f"a {width}x{height} photo ({width * height:,} pixels) is larger than the "
+                            f"{MAX_PHOTO_PIXELS:,} pixels colorized at most (memory grows with the photo)")
+
+
+def read_photo(pil_image):
+    """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
+    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
+    check_photo_size(*pil_image.size)
+    img = upright(pil_image)
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = img.convert("RGBA").getchannel("A")
+    return np.asarray(pil_to_rgb(img)), alpha

@@ -7,7 +7,8 @@
     ... beside each: <name>.json (the record), <name>.log.csv (per-epoch history)
 
 A model is named `colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or by a path to
-a `.keras` file. Training, colorize.py, evaluation and the notebooks all go through here.
+a `.keras` file. Training, colorize.py, evaluation and the notebooks all go through here; a
+training run's files (its lock, the recovery of half-written work files) are kept here too.
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
@@ -30,8 +31,10 @@ class ModelNotTrained(FileNotFoundError):
 
 
 def folder(models_dir=MODELS_DIR, dataset=data.DEFAULT):
-    """The folder of the models trained on `dataset` (a dataset's name, see data.Dataset.subfolder)."""
-    sub = data.subfolder(dataset or data.DEFAULT)
+    """The folder of the models trained on `dataset` (a dataset's name): the sub-folder its class
+    names (data.Dataset.subfolder; "" for the top), else one named after it (a photo folder)."""
+    registered = data.DATASETS.get(dataset or data.DEFAULT)
+    sub = dataset if registered is None or registered.subfolder is None else registered.subfolder
     return pathlib.Path(models_dir) / sub if sub else pathlib.Path(models_dir)
 
 

@@ -350,12 +350,12 @@ def test_half_written_checkpoints_fall_back_or_restart_saying_so(broken, cifar_d
 
 
 def test_photo_over_the_pixel_limit_is_refused_by_name_and_the_batch_goes_on(tmp_path, models_dir, monkeypatch, capsys):
-    monkeypatch.setattr(colorizer, "MAX_PHOTO_PIXELS", 1000)
+    monkeypatch.setattr(photos, "MAX_PHOTO_PIXELS", 1000)
     big, small = _png(tmp_path / "big.png", 50, 40), _png(tmp_path / "small.png", 30, 30, seed=1)
     assert _cli([big, small, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "small_color.png").exists() and not (tmp_path / "out" / "big_color.png").exists()
     assert "big.png: a 40x50 photo (2,000 pixels) is larger than the 1,000 pixels" in capsys.readouterr().err
-    with pytest.raises(colorizer.PhotoTooLarge, match="2,000 pixels"):
+    with pytest.raises(photos.PhotoTooLarge, match="2,000 pixels"):
         Colorizer(MODEL).colorize_image(Image.open(big))
 
 
