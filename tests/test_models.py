@@ -22,7 +22,7 @@ def _input(model, n=2, seed=0):
     return x * 2 - 1 if inputs == "L" else x
 
 
-def test_registry_lists_and_kinds():
+def test_registry_lists_and_families():
     assert models.list_models("autoencoder") == ["autoencoder_1", "autoencoder_2", "autoencoder_3"]
     assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 7)]
     assert set(ALL) == set(models.MODELS)
