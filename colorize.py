@@ -24,9 +24,9 @@ import warnings
 
 from PIL import Image
 
-import models
 import store
-from colorizer import DEFAULT_MODEL, Colorizer, PhotoTooLarge, check_working_size, read_photo
+from colorizer import DEFAULT_MODEL, MAX_SATURATION, Colorizer, check_saturation, check_working_size, colorizer_names
+from photos import PhotoTooLarge, read_photo
 
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
@@ -140,14 +140,14 @@ def main(argv=None):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help=f"a colorizer: <dataset>/<name> for one trained on photos (default {DEFAULT_MODEL}), "
-                        f"a CIFAR-10 name ({', '.join(models.list_models('colorizer'))}), or a .keras file")
+                        f"a CIFAR-10 name ({', '.join(colorizer_names())}), or a .keras file")
     p.add_argument("--models-dir", default=store.MODELS_DIR)
     p.add_argument("-o", "--outdir", default="colorized")
     p.add_argument("--working-size", type=int, default=None,
                    help="short side, in pixels, at which the model predicts chroma (default: its training size)")
     p.add_argument("--saturation", type=float, default=1.0,
                    help="multiply the predicted chroma: 1 = as trained (default), 2 = twice as vivid, "
-                        f"0 = gray; from 0 to {models.MAX_SATURATION:g}")
+                        f"0 = gray; from 0 to {MAX_SATURATION:g}")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: gray | colour")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = p.parse_args(argv)
@@ -156,7 +156,7 @@ def main(argv=None):
     except ValueError as e:
         p.error(f"--{e}")
     try:
-        models.check_saturation(args.saturation)
+        check_saturation(args.saturation)
     except ValueError as e:
         p.error(f"--{e}")
     try:

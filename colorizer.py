@@ -1,5 +1,6 @@
-"""Inference: a trained colorizer with its I/O contract, run on photos of any size.
+"""Inference: any trained model through its codec, and a trained colorizer run on photos of any size.
 
+    rgb = predict_rgb(model, uint8_images)              # any registered model, at the images' size
     colorizer = Colorizer.load()                        # the default, landscapes/colorizer_6
     colorizer.colorize_image(PIL.Image.open("photo.jpg")).save("photo_color.png")
     rgb = colorizer.predict_rgb(uint8_images)           # at the images' own size
@@ -7,22 +8,30 @@
 
 A photo keeps its own full-resolution luminance (CIE L*); the model predicts the chroma (a*, b*)
 at a small working size (never more than MAX_MODEL_PIXELS), which is upsampled and recombined with
-that L* a stripe of rows at a time. colorize.py is the command line over this class.
+that L* a stripe of rows at a time. colorize.py, the notebooks, evaluation.py and calibration.py
+all colorize through here (`predict`: encode, run, decode; `Colorizer.colorize_array` adds the
+working size and the photo's own L*). colorize.py is the command line over this class.
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import numpy as np
 from PIL import Image
 
-import data
+import colour
 import models
 import store
+from heads import ABBins, ABMix
+from photos import MAX_PHOTO_PIXELS, PhotoTooLarge, read_photo  # noqa: F401  (the photo side of the API)
 
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
-MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows with the photo (README, Performance)
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
+
+
+def colorizer_names():
+    """The registered colorizers' names (models.list_models("colorizer"), read here from the registry)."""
+    return [name for name, spec in models.MODELS.items() if spec.family == "colorizer"]
 
 
 def check_working_size(working_size):
@@ -35,30 +44,121 @@ def check_working_size(working_size):
     return int(working_size)
 
 
-class PhotoTooLarge(ValueError):
-    pass
+# ----------------------------------------------------------------------------- inference on a Keras model
 
 
-def check_photo_size(width, height):
-    """A PhotoTooLarge error naming the size when a photo has more than MAX_PHOTO_PIXELS pixels."""
-    if width * height > MAX_PHOTO_PIXELS:
-        raise PhotoTooLarge(f"a {width}x{height} photo ({width * height:,} pixels) is larger than the "
-                            f"{MAX_PHOTO_PIXELS:,} pixels colorized at most (memory grows with the photo)")
+def bin_layer(model):
+    """The ABBins/ABMix layer of a model with bin outputs: it holds the centres and decoding settings."""
+    for layer in model.layers:
+        if isinstance(layer, (ABBins, ABMix)):
+            return layer
+    raise ValueError(f"Model '{model.name}' returns ab bins but has no ABBins/ABMix layer to decode them")
+
+
+def decode_settings(model):
+    """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
+    builder and its codec take them: {"centers"} (+ mix, temperature, gain for ab_mix); {} otherwise."""
+    outputs = models.MODELS[model.name].contract.outputs
+    if outputs not in ("ab_bins", "ab_mix"):
+        return {}
+    layer = bin_layer(model)
+    if outputs == "ab_bins":
+        return {"centers": layer.centers}
+    return {"centers": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
+
+
+def codec(model):
+    """The codec of a built or trained model: its contract's (contracts.py), with the bin centres
+    and decoding settings read from its ABBins/ABMix layer. Encoding and decoding go through it."""
+    return models.MODELS[model.name].contract.codec(**decode_settings(model))
+
+
+def at_size(model, height, width):
+    """The same trained model rebuilt for inputs of `height` x `width` (fully convolutional
+    models only; height and width must be multiples of the model's stride)."""
+    spec = models.MODELS[model.name]
+    if tuple(model.input_shape[1:3]) == (height, width):
+        return model
+    if spec.stride is None:
+        raise ValueError(f"Model '{model.name}' has a fixed input size {model.input_shape[1:3]}; "
+                         f"it cannot run at {height}x{width}")
+    if height % spec.stride or width % spec.stride:
+        raise ValueError(f"Model '{model.name}' needs height and width divisible by {spec.stride}, "
+                         f"got {height}x{width}")
+    # a resized copy decodes like the original
+    resized = spec.builder(input_shape=(height, width, model.input_shape[-1]), **decode_settings(model))
+    resized.set_weights(model.get_weights())
+    return resized
+
+
+CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a colour-bin model's Q
+                        # probabilities per pixel never exist for a whole test set at once
+
+
+def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0):
+    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`; resized to `size` = (h, w)
+    first if given), run it, and decode its outputs CHUNK_PIXELS at a time: `decode` "ab" (chroma in
+    ab units), "rgb" (uint8 RGB, chroma times `saturation`) or None (the raw outputs)."""
+    if decode not in ("ab", "rgb", None):
+        raise ValueError(f"Unknown decoding {decode!r}; choose one of: 'ab', 'rgb', None")
+    images = np.asarray(images)
+    chunk = max(1, CHUNK_PIXELS // int(np.prod(size or images.shape[1:3])))
+    codec_ = codec_ or codec(model)  # built here, just before encoding: one pass through contracts.py
+    out = []
+    for i in range(0, len(images), chunk):
+        x = codec_.encode(images[i:i + chunk], size)
+        # one small batch (a photo): a direct call skips predict()'s per-call setup
+        y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
+            model.predict(x, batch_size=batch_size, verbose=0)
+        out.append(y if decode is None else codec_.ab(y) if decode == "ab" else codec_.decode(y, x, saturation))
+    return np.concatenate(out)
+
+
+def predict_ab(model, images, batch_size=256, codec_=None, size=None):
+    """Chroma a colorizer predicts for uint8 RGB or gray images (resized to `size` first if given):
+    CIE ab `(N,h,w,2)` in ab units, whatever its contract (RGB outputs are converted to Lab)."""
+    return predict(model, images, "ab", batch_size, codec_, size)
+
+
+MAX_SATURATION = 5.0
+
+
+def check_saturation(saturation):
+    """`saturation` as a float in [0, MAX_SATURATION], or a ValueError naming the value."""
+    try:
+        s = float(saturation)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not 0 <= s <= MAX_SATURATION:  # also rejects NaN
+        raise ValueError(f"saturation must be a number from 0 to {MAX_SATURATION:g} (1 = as trained), got {saturation!r}")
+    return s
+
+
+def predict_rgb(model, images, batch_size=256, saturation=1.0):
+    """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
+    registered autoencoder or colorizer, through its codec (input conversion, Lab scaling, bin
+    decoding, recombination with the input's own L). `saturation` multiplies the predicted
+    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
+    saturation = check_saturation(saturation)
+    return predict(model, images, "rgb", batch_size, saturation=saturation)
 
 
 class Colorizer:
-    """A trained colorizer (a Keras model of a registered colorizer), its registry entry and codec."""
+    """A trained colorizer (a Keras model of a registered colorizer) and its registry entry."""
 
     def __init__(self, model):
-        self.model, self.spec, self.codec = model, models.spec(model.name), models.codec(model)
-        if self.spec.kind != "colorizer":
-            raise ValueError(f"'{model.name}' is an {self.spec.kind}, not a colorizer")
+        self.model, self.spec = model, models.MODELS[model.name]
+        if self.spec.family != "colorizer":
+            raise ValueError(f"'{model.name}' is an {self.spec.family}, not a colorizer")
         self._sized = {}  # (h, w) -> the model rebuilt for that input size
 
     @classmethod
     def load(cls, name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
         """`colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or a `.keras` path."""
-        return cls(store.load(name_or_path, models_dir, kind="colorizer"))
+        return cls(store.load(name_or_path, models_dir, family="colorizer"))
 
     @classmethod
     def of(cls, model_or_colorizer):
@@ -69,12 +169,12 @@ class Colorizer:
         return self.model.name
 
     def at(self, height, width):
-        """The model rebuilt for `height` x `width` inputs (models.at_size), kept for the next photo."""
+        """The model rebuilt for `height` x `width` inputs (at_size), kept for the next photo."""
         key = (int(height), int(width))
         if key not in self._sized:
             if len(self._sized) >= MAX_SIZES:
                 self._sized.pop(next(iter(self._sized)))
-            self._sized[key] = models.at_size(self.model, *key)
+            self._sized[key] = at_size(self.model, *key)
         return self._sized[key]
 
     def working_shape(self, height, width, working_size=None):
@@ -101,19 +201,19 @@ class Colorizer:
 
     def predict_rgb(self, images, saturation=1.0, batch_size=256):
         """uint8 RGB (or gray) images -> uint8 RGB at their own size (a multiple of the stride), the
-        model run directly on them (models.predict_rgb on the model rebuilt for that size)."""
+        model run directly on them (predict_rgb on the model rebuilt for that size)."""
         h, w = np.asarray(images).shape[1:3]
-        return models.predict_rgb(self.at(h, w), images, batch_size, saturation)
+        return predict_rgb(self.at(h, w), images, batch_size, saturation)
 
     def colorize_array(self, images, working_size=None, saturation=1.0):
         """Colorize uint8 RGB (or gray) photos `(N, H, W, 3)` of one size -> uint8 RGB of the same
         shape: each photo's own full-resolution L* is kept; the model predicts a*, b* at the
         working size (`working_shape`), which are upsampled bilinearly and recombined with that L*."""
-        saturation = models.check_saturation(saturation)
-        images = data.as_rgb(images)
-        h, w = self.working_shape(*images.shape[1:3], working_size)
-        ab = models.predict_ab(self.at(h, w), data.resize_batch(images, h, w), codec_=self.codec) * saturation
-        return data.recombine_full(images, ab)
+        saturation = check_saturation(saturation)
+        h, w = self.working_shape(*np.shape(images)[1:3], working_size)
+        # down through the modules once: resize and encode (contracts, colour), run, decode, recombine
+        ab = predict_ab(self.at(h, w), images, size=(h, w)) * saturation
+        return colour.recombine_full(images, ab)
 
     def colorize_image(self, pil_image, working_size=None, saturation=1.0):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
@@ -126,14 +226,3 @@ class Colorizer:
         if alpha is not None:
             out.putalpha(alpha)
         return out
-
-
-def read_photo(pil_image):
-    """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
-    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
-    check_photo_size(*pil_image.size)
-    img = data.upright(pil_image)
-    alpha = None
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        alpha = img.convert("RGBA").getchannel("A")
-    return np.asarray(data.pil_to_rgb(img)), alpha

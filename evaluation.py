@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+import colorizer
 import data
 import metrics
 import models
@@ -14,11 +15,18 @@ import plots
 import store
 from colorizer import Colorizer
 
-COLUMNS = ["model", "kind", "psnr", "ssim", "mae", "acc2", "auc", "colorfulness", "gt_colorfulness",
-           "psnr_colour", "params", "epochs", "minutes", "training"]
+# the columns of a metrics table beside the metrics (metrics.METRICS): name -> (heading, format)
+RECORD_COLUMNS = {"params": ("params", "{:,}"), "epochs": ("epochs", "{}"), "minutes": ("minutes", "{:.1f}"),
+                  "training": ("training", "{}")}
 
 
-def load_trained(models_dir, names=None, dataset="cifar10"):
+def columns():
+    """The columns of the metrics tables (CSV): model, kind (the row type), every registered metric,
+    then the record's columns."""
+    return ["model", "kind", *metrics.METRICS, *RECORD_COLUMNS]
+
+
+def load_trained(models_dir, names=None, dataset=data.DEFAULT):
     """{name: (model, record)} of the registered models found in `models_dir` (see store.trained)."""
     return store.trained(models_dir, dataset, names)
 
@@ -27,18 +35,18 @@ def colorized(model, images):
     """uint8 RGB output of any trained model for uint8 RGB images: a colorizer colorizes their
     gray as colorize.py does (at its own working size, the images' full-resolution L kept), an
     autoencoder reconstructs them."""
-    if models.spec(model.name).kind == "colorizer":
+    if models.MODELS[model.name].family == "colorizer":
         return Colorizer(model).colorize_array(images)
-    return models.predict_rgb(model, images)
+    return colorizer.predict_rgb(model, images)
 
 
 def predictions(trained, images):
     """{name: uint8 RGB predictions} for every trained model (autoencoders reconstruct `images`,
     colorizers colorize their grayscale)."""
-    return {name: models.predict_rgb(model, images) for name, (model, _) in trained.items()}
+    return {name: colorizer.predict_rgb(model, images) for name, (model, _) in trained.items()}
 
 
-ROWS = {}  # table row name -> (row kind, model) of the rows that are not a model's own: set where they are named
+ROWS = {}  # table row name -> (row type, model) of the rows that are not a model's own: set where they are named
 
 
 def variant_name(name, saturation):
@@ -60,18 +68,19 @@ def base_model(row_name):
     return ROWS.get(row_name, (None, row_name))[1]
 
 
-def row_kind(row_name):
-    """'variant' (a decoding variant), 'before' (a model trained on other data), the model's kind
+def row_type(row_name):
+    """The type of a table row (the published column `kind`): 'variant' (a decoding variant),
+    'before' (a model trained on other data), the model's family
     ('autoencoder', 'colorizer') for a model's own row, else 'baseline' (gray, mean_chroma)."""
     if row_name in ROWS:
         return ROWS[row_name][0]
-    return models.MODELS[row_name].kind if row_name in models.MODELS else "baseline"
+    return models.MODELS[row_name].family if row_name in models.MODELS else "baseline"
 
 
 def saturated_predictions(trained, images, saturation):
     """{variant name: uint8 RGB} for each `{model name: chroma multiplier}` in `saturation` whose
-    model is trained (decoding variants: the same weights, chroma scaled by models.predict_rgb)."""
-    return {variant_name(name, s): models.predict_rgb(trained[name][0], images, saturation=s)
+    model is trained (decoding variants: the same weights, chroma scaled by colorizer.predict_rgb)."""
+    return {variant_name(name, s): colorizer.predict_rgb(trained[name][0], images, saturation=s)
             for name, s in (saturation or {}).items() if name in trained}
 
 
@@ -82,20 +91,16 @@ def baselines(images, train_images):
 
 
 def metrics_table(preds, true, trained, progress=print):
-    """One row per model and baseline: the metrics of `metrics.evaluate`, plus ground-truth
-    colorfulness, PSNR over the images that are not gray already (`metrics.psnr_colour_images`),
-    parameters, epochs, training minutes and training settings (precision, batch size).
-    Decoding variants (`saturated_predictions`) get their model's record and kind 'variant'."""
-    gt = metrics.colorfulness(true)
+    """One row per model and baseline: every registered metric (`metrics.table_scores`: those of
+    `evaluate`, ground-truth colorfulness, PSNR over the images that are not gray already), parameters, epochs, training minutes and training settings (precision, batch size).
+    Decoding variants (`saturated_predictions`) get their model's record and row type 'variant'."""
     import time
     rows = []
     for name, pred in preds.items():
         t = time.perf_counter()
-        kind = row_kind(name)
         model, record = trained.get(name, trained.get(base_model(name), (None, {})))
         training = f"{record.get('precision', 'float32')}, batch {record['batch_size']}" if record else "-"
-        rows.append(dict(model=name, kind=kind, **metrics.evaluate(pred, true), gt_colorfulness=gt,
-                         psnr_colour=metrics.psnr_colour_images(pred, true),
+        rows.append(dict(model=name, kind=row_type(name), **metrics.table_scores(pred, true),
                          params=record.get("params", model.count_params() if model else 0),
                          epochs=record.get("epochs_run", 0), minutes=record.get("train_minutes", 0.0),
                          training=training))
@@ -110,17 +115,14 @@ def write_table(rows, figures_dir):
     figures_dir = pathlib.Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     with open(figures_dir / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, columns())
         w.writeheader()
-        w.writerows({k: r[k] for k in COLUMNS} for r in rows)
-    fmt = dict(psnr="{:.2f}", ssim="{:.3f}", mae="{:.2f}", acc2="{:.3f}", auc="{:.3f}", colorfulness="{:.1f}",
-               gt_colorfulness="{:.1f}", psnr_colour="{:.2f}", params="{:,}", epochs="{}", minutes="{:.1f}",
-               training="{}")
-    head = ["model", "PSNR dB ↑", "SSIM ↑", "MAE ↓", "acc@2 ↑", "AuC ↑", "colorfulness", "GT colorfulness",
-            "PSNR, colour images", "params", "epochs", "minutes", "training"]
+        w.writerows({k: r[k] for k in columns()} for r in rows)
+    shown = {m.name: (m.heading, m.fmt) for m in metrics.METRICS.values()} | RECORD_COLUMNS
+    head = ["model"] + [heading for heading, _ in shown.values()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [f"`{r['model']}`"] + [fmt[k].format(r[k]) for k in COLUMNS[2:]]
+        cells = [f"`{r['model']}`"] + [fmt.format(r[k]) for k, (_, fmt) in shown.items()]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (figures_dir / "metrics.md").write_text(text)
@@ -188,9 +190,9 @@ EVAL_SIZE = data.EVAL_SIZE  # landscape photos are 150x150: evaluated at that si
 
 
 def folder_test_set(data_name="landscapes", size=EVAL_SIZE):
-    """The colour test photos of a folder dataset at `size` (uint8), their labels, the class names,
-    and how many black-and-white test photos were left out."""
-    test = data.load_test(data_name, size=size)
+    """The colour test photos of a dataset (a name or a data.Dataset) at `size` (uint8), their labels,
+    the class names, and how many black-and-white test photos were left out."""
+    test = data.get(data_name).load_test(size)
     colour = test.colour_index()
     return np.asarray(test.images[colour]), test.labels[colour], test.class_names, int(len(test) - len(colour))
 
@@ -208,7 +210,7 @@ def folder_predictions(trained, images, progress=print):
 
 
 def folder_table(preds, true, trained, train_sample):
-    """Metrics rows for a photo-folder evaluation: every model in `preds` (kind from the registry,
+    """Metrics rows for a photo-folder evaluation: every model in `preds` (family from the registry,
     record from `trained`, which may hold a 'before' model under another row name) and the gray
     and mean_chroma baselines (mean chroma of `train_sample`)."""
     preds = dict(preds) | baselines(true, train_sample)
@@ -218,7 +220,7 @@ def folder_table(preds, true, trained, train_sample):
 def folder_available(data_name):
     """True when `data_name` resolves to a folder (e.g. 'landscapes' with $LANDSCAPES_DIR set)."""
     try:
-        data.resolve_folder(data_name)
+        data.get(data_name)
         return True
     except (FileNotFoundError, TypeError):
         return False
@@ -230,7 +232,7 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     colour test photos. Writes `figures_dir`/metrics.csv/.md, colorizations.png (n_show photos at
     their own resolution), per_class.png, losses.png. Returns (rows, info dict)."""
     figures_dir = pathlib.Path(figures_dir)
-    dataset = data.dataset_name(data_name)
+    dataset = data.get(data_name).name
     images, labels, class_names, n_gray = folder_test_set(data_name)
     trained = store.trained(models_dir, dataset, models.list_models("colorizer"))
     if before:

@@ -1,12 +1,18 @@
 """Colorization metrics and baselines: uint8 RGB `(N, H, W, 3)` in, floats out.
 
 Each metric is averaged over images (per-image value first), so a few bad images weigh what
-they weigh in the test set. `evaluate(pred, true)` returns them all.
+they weigh in the test set. `evaluate(pred, true)` returns them all. Each metric is registered
+once (`register(Metric(...))`): `evaluate`, the per-image scores, the accuracy rule and the tables
+of evaluation.py are built from METRICS.
 """
+
+import dataclasses
+import functools
+from typing import Callable, Optional
 
 import numpy as np
 
-import data
+import colour
 
 MSE_FLOOR = 1e-10  # identical images (MSE 0) score 10·log10(255² / 1e-10) = 148.1 dB, not inf
 PSNR_CAP = 10 * np.log10(255.0 ** 2 / MSE_FLOOR)
@@ -79,7 +85,7 @@ def lab_accuracy(pred, true, threshold=2):
     """Nazeri et al. 2018 ("Image Colorization using Generative Adversarial Networks") pixel
     accuracy: both images to CIE Lab, rounded; a pixel is right when |ΔL| ≤ t and |Δa|, |Δb| ≤ 2.2·t."""
     _check(pred, true)
-    return float(_lab_pixels_right(data.rgb_to_lab(pred), data.rgb_to_lab(true), threshold).mean())
+    return float(_lab_pixels_right(colour.rgb_to_lab(pred), colour.rgb_to_lab(true), threshold).mean())
 
 
 def _lab_pixels_right(lab_pred, lab_true, threshold):
@@ -92,7 +98,7 @@ def ab_auc(pred, true, max_threshold=150):
     error (L2 in CIE ab) is within a threshold, averaged over thresholds 0, 1, ..., 150, i.e. the
     area under that cumulative curve normalised to [0, 1]."""
     _check(pred, true)
-    err = _ab_error(data.rgb_to_lab(pred), data.rgb_to_lab(true)).ravel()
+    err = _ab_error(colour.rgb_to_lab(pred), colour.rgb_to_lab(true)).ravel()
     thresholds = np.arange(max_threshold + 1)
     return float(np.searchsorted(np.sort(err), thresholds, side="right").mean() / err.size)
 
@@ -113,12 +119,81 @@ def colorfulness(images):
     return float((sigma + 0.3 * mu).mean())
 
 
-def evaluate(pred, true):
-    """All metrics of `pred` against `true`: psnr, ssim, mae, acc2 (lab_accuracy t=2), auc, colorfulness."""
-    return dict(psnr=psnr(pred, true), ssim=ssim(pred, true), mae=mae(pred, true),
-                acc2=lab_accuracy(pred, true, 2), auc=ab_auc(pred, true), colorfulness=colorfulness(pred))
+# ----------------------------------------------------------------------------- the metric registry
 
-ACCURACY_METRICS = {"psnr": 1, "ssim": 1, "mae": -1, "acc2": 1, "auc": 1}  # +1: higher is better
+
+class Pair:
+    """Predictions and ground truths (uint8 RGB batches of one shape), with what several per-image
+    metrics share (float copies, CIE Lab of both) computed once."""
+
+    def __init__(self, pred, true):
+        self.pred, self.true = np.asarray(pred), np.asarray(true)
+        self.p, self.t = _check(pred, true)
+
+    @functools.cached_property
+    def lab(self):
+        return colour.rgb_to_lab(self.pred), colour.rgb_to_lab(self.true)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A metric of the tables: `name` (key of `evaluate`'s dict and CSV column), `heading` and `fmt`
+    (Markdown table), `direction` (+1 higher is better, -1 lower is better, 0 neither), `pooled(pred,
+    true)` -> float, and for a metric with a direction `per_image(pair)` -> (N,) scores whose mean is
+    the pooled value (the bootstrap of `surely_beats` needs them). `in_evaluate`: False for a column
+    of the tables that `evaluate` leaves out."""
+    name: str
+    heading: str
+    fmt: str
+    direction: int
+    pooled: Callable
+    per_image: Optional[Callable] = None
+    in_evaluate: bool = True
+
+
+METRICS = {}           # name -> Metric, in table order
+ACCURACY_METRICS = {}  # name -> direction (+1: higher is better) of the metrics that have one
+
+
+def register(metric):
+    """Add a Metric to METRICS (and to ACCURACY_METRICS when it has a direction); a new metric is
+    defined by this one call, and the tables, `evaluate` and the per-image scores follow."""
+    if metric.direction and metric.per_image is None:
+        raise ValueError(f"Metric '{metric.name}' has direction {metric.direction} but no per_image function")
+    METRICS[metric.name] = metric
+    if metric.direction:
+        ACCURACY_METRICS[metric.name] = metric.direction
+    return metric
+
+
+def _auc_per_image(pair):
+    # AuC per pixel: the share of the thresholds 0, 1, ..., 150 its ab error is within
+    within = np.maximum(0, 151 - np.ceil(_ab_error(*pair.lab))) / 151
+    return within.mean(axis=(1, 2))
+
+
+for _metric in (
+        Metric("psnr", "PSNR dB ↑", "{:.2f}", 1, psnr, lambda s: psnr_per_image(s.pred, s.true)),
+        Metric("ssim", "SSIM ↑", "{:.3f}", 1, ssim, lambda s: ssim_per_image(s.pred, s.true)),
+        Metric("mae", "MAE ↓", "{:.2f}", -1, mae, lambda s: np.abs(s.p - s.t).mean(axis=(1, 2, 3))),
+        Metric("acc2", "acc@2 ↑", "{:.3f}", 1, lambda p, t: lab_accuracy(p, t, 2),
+               lambda s: _lab_pixels_right(*s.lab, 2).mean(axis=(1, 2))),
+        Metric("auc", "AuC ↑", "{:.3f}", 1, ab_auc, _auc_per_image),
+        Metric("colorfulness", "colorfulness", "{:.1f}", 0, lambda p, t: colorfulness(p)),
+        Metric("gt_colorfulness", "GT colorfulness", "{:.1f}", 0, lambda p, t: colorfulness(t), in_evaluate=False),
+        Metric("psnr_colour", "PSNR, colour images", "{:.2f}", 0, psnr_colour_images, in_evaluate=False)):
+    register(_metric)
+
+
+def evaluate(pred, true):
+    """The metrics of `pred` against `true` (METRICS that are `in_evaluate`: psnr, ssim, mae, acc2
+    (lab_accuracy t=2), auc, colorfulness, and any registered since)."""
+    return {m.name: m.pooled(pred, true) for m in METRICS.values() if m.in_evaluate}
+
+
+def table_scores(pred, true):
+    """Every registered metric of `pred` against `true`: a row of the metrics tables."""
+    return {m.name: m.pooled(pred, true) for m in METRICS.values()}
 
 
 def beats(scores, reference):
@@ -127,15 +202,11 @@ def beats(scores, reference):
 
 
 def per_image_scores(pred, true):
-    """The five accuracy metrics of each image: {psnr, ssim, mae, acc2, auc: (N,) arrays}, whose means
+    """The accuracy metrics of each image: {psnr, ssim, mae, acc2, auc: (N,) arrays}, whose means
     are `evaluate`'s values for images of one size (the pooled pixel shares of acc@2 and AuC are then
     the means of the per-image shares)."""
-    p, t = _check(pred, true)
-    lp, lt = data.rgb_to_lab(pred), data.rgb_to_lab(true)
-    # AuC per pixel: the share of the thresholds 0, 1, ..., 150 its ab error is within
-    within = np.maximum(0, 151 - np.ceil(_ab_error(lp, lt))) / 151
-    return dict(psnr=psnr_per_image(pred, true), ssim=ssim_per_image(pred, true), mae=np.abs(p - t).mean(axis=(1, 2, 3)),
-                acc2=_lab_pixels_right(lp, lt, 2).mean(axis=(1, 2)), auc=within.mean(axis=(1, 2)))
+    pair = Pair(pred, true)
+    return {name: METRICS[name].per_image(pair) for name in ACCURACY_METRICS}
 
 
 def surely_beats(scores, reference, confidence=0.95, resamples=1000, seed=0):
@@ -170,7 +241,7 @@ def vivid_and_accurate(means, per_image, reference_per_image):
 
 def mean_ab(images):
     """Mean CIE a*, b* over every pixel of (training) images: the `mean_chroma` baseline's colour."""
-    return data.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
+    return colour.rgb_to_lab(images)[..., 1:].reshape(-1, 2).mean(0)
 
 
 def baseline(images, which="gray", ab=None):
@@ -180,6 +251,6 @@ def baseline(images, which="gray", ab=None):
         raise ValueError(f"Unknown baseline '{which}'; choose one of: gray, mean_chroma")
     if which == "mean_chroma" and ab is None:
         raise ValueError("The mean_chroma baseline needs ab=mean_ab(training images)")
-    lab = data.rgb_to_lab(images)
+    lab = colour.rgb_to_lab(images)
     lab[..., 1:] = 0.0 if which == "gray" else np.asarray(ab, np.float32)
-    return data.to_uint8(data.lab_to_rgb(lab))
+    return colour.to_uint8(colour.lab_to_rgb(lab))

@@ -1,93 +1,122 @@
-"""Autoencoders and colorizers for grayscale images, picked by name.
+"""Autoencoders and colorizers for grayscale images, picked by name: the registry and the builders.
 
     model = get_model("colorizer_3")          # compiled, ready for fit
-    rgb = predict_rgb(model, uint8_images)    # uint8 RGB out, whatever the model's contract
+    MODELS["colorizer_6"]                     # its ModelSpec: family, contract, stride, ...
 
-Every model has an I/O contract (`contract(name_or_model)` -> (inputs, outputs)):
-inputs `rgb` | `gray` | `L`, outputs `rgb` | `ab` | `ab_bins` (value ranges: see data.py).
+Every model has an I/O contract (contracts.py; `contract(name_or_model)` -> (inputs, outputs)):
+inputs `rgb` | `gray` | `L`, outputs `rgb` | `ab` | `ab_bins` | `ab_mix` (value ranges: colour.py).
 Output layers are float32 whatever the global dtype policy, so that under mixed_bfloat16
 training (training.py --precision bfloat16) the losses see full-precision predictions.
+Inference (predict_rgb, at_size) is in colorizer.py; the custom heads and losses in heads.py.
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
+import dataclasses
+from typing import Callable, Optional
+
 import numpy as np
 import keras
 from keras import layers
 
-import data
+import contracts
+from contracts import bin_kwargs, gamut_bins
+import heads
+from heads import ABBins, ABMix, MixLoss, RebalancedBinLoss, rebalance_weights
 
-MODELS = {}  # name -> builder; each builder carries .kind, .inputs, .outputs
+FAMILIES = ("autoencoder", "colorizer")
 
 
-def register(kind, inputs, outputs, stride=None, requires=(), data_kwargs=None, size_multiple=None,
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its name, family (`autoencoder` | `colorizer`), I/O contract and builder.
+
+    `stride`: for fully convolutional models, the number input height and width must be divisible
+    by; None for models with a fixed input size. `size_multiple`: what a size a model is *built*
+    for must be divisible by (a fixed-size one then runs only at that size). `requires`: names of
+    trained models the builder takes as keyword arguments (colorizer_2 reuses autoencoder_1).
+    `data_kwargs(images)`: builder keyword arguments computed from training images (the bin
+    colorizers' ab bin centres and their prior). `calibrate`: the name of the calibration
+    (calibration.py) that chooses decoding settings on validation photos after training."""
+    name: str
+    family: str
+    contract: contracts.Contract
+    builder: Callable
+    stride: Optional[int] = None
+    size_multiple: Optional[int] = None
+    requires: tuple = ()
+    data_kwargs: Optional[Callable] = None
+    calibrate: Optional[str] = None
+
+    @property
+    def inputs(self):
+        return self.contract.inputs
+
+    @property
+    def outputs(self):
+        return self.contract.outputs
+
+
+class Registry(dict):
+    """name -> ModelSpec; an unknown name raises a ValueError that lists the known ones."""
+
+    def __missing__(self, name):
+        raise ValueError(f"Unknown model '{name}'; choose one of: {', '.join(self)}")
+
+
+MODELS = Registry()
+
+
+def register(family, inputs, outputs, stride=None, requires=(), data_kwargs=None, size_multiple=None,
              calibrate=None):
-    """Add a builder to MODELS with its I/O contract.
+    """Decorator: add a builder to MODELS as a ModelSpec (see ModelSpec for the arguments)."""
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown family '{family}'; choose one of: {', '.join(FAMILIES)}")
 
-    `stride`: for fully convolutional models, the number input height and width must be
-    divisible by; None for models with a fixed input size.
-    `requires`: names of trained models the builder takes as keyword arguments (colorizer_2 reuses
-    autoencoder_1). `data_kwargs(images)`: builder keyword arguments computed from training images
-    (colorizer_4's ab bins and their prior).
-    `size_multiple`: for fixed-size models, what a size they are *built* for must be divisible by
-    (a trained one runs only at that size). `calibrate(model, val_images)`: decoding settings
-    chosen on the validation split after training (colorizer_6), returned as a dict.
-    """
     def deco(fn):
-        fn.kind, fn.inputs, fn.outputs, fn.stride = kind, inputs, outputs, stride
-        fn.requires, fn.data_kwargs = tuple(requires), data_kwargs
-        fn.size_multiple, fn.calibrate = size_multiple or stride, calibrate
-        MODELS[fn.__name__] = fn
+        MODELS[fn.__name__] = ModelSpec(fn.__name__, family, contracts.get(inputs, outputs), fn, stride,
+                                        size_multiple or stride, tuple(requires), data_kwargs, calibrate)
         return fn
     return deco
 
 
-def _builder(name):
-    if name not in MODELS:
-        raise ValueError(f"Unknown model '{name}'; choose one of: {', '.join(MODELS)}")
-    return MODELS[name]
-
-
-def list_models(kind=None):
-    """Registered names, optionally only `kind` = 'autoencoder' or 'colorizer'."""
-    kinds = sorted({b.kind for b in MODELS.values()})
-    if kind is not None and kind not in kinds:
-        raise ValueError(f"Unknown kind '{kind}'; choose one of: {', '.join(kinds)}")
-    return [n for n, b in MODELS.items() if kind is None or b.kind == kind]
+def list_models(family=None):
+    """Registered names, optionally only `family` = 'autoencoder' or 'colorizer'."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"Unknown family '{family}'; choose one of: {', '.join(FAMILIES)}")
+    return [n for n, s in MODELS.items() if family is None or s.family == family]
 
 
 def contract(model_or_name):
     """(inputs, outputs) of a registered model, from its name or from a model (by its name)."""
     name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
-    b = _builder(name)
-    return b.inputs, b.outputs
+    return MODELS[name].inputs, MODELS[name].outputs
 
 
 def spec(name):
-    """The registry entry of `name` (its builder, carrying kind, inputs, outputs, stride,
-    size_multiple, requires, data_kwargs, calibrate); an unknown name lists the known ones."""
-    return _builder(name)
+    """The ModelSpec of `name`; an unknown name lists the known ones."""
+    return MODELS[name]
 
 
 def input_shape_for(name, image_size):
     """(S, S, channels) for building `name` at `image_size`, or a ValueError naming the sizes
     that work (multiples of the model's stride)."""
-    b = _builder(name)
-    m = b.size_multiple or 1
+    s = MODELS[name]
+    m = s.size_multiple or 1
     if not isinstance(image_size, (int, np.integer)) or image_size < m or image_size % m:
         ok = ", ".join(str(m * k) for k in range(max(1, 32 // m), max(1, 32 // m) + 5))
         raise ValueError(f"{name} cannot be built for image_size {image_size!r}: it needs a multiple of {m} "
                          f"(e.g. {ok}, ...)")
-    return (int(image_size), int(image_size), 3 if b.inputs == "rgb" else 1)
+    return (int(image_size), int(image_size), s.contract.input_channels)
 
 
 def builder_kwargs(name, train_images=None, required=None):
     """Every argument the builder of `name` takes beyond its input shape, as training passes them:
     the trained models it sits on (`required`, see store.required_models) and the arguments derived
-    from training images (colorizer_4/6's ab bins and their prior)."""
-    b = _builder(name)
+    from training images (colorizer_4/6's ab bin centres and their prior)."""
+    s = MODELS[name]
     kwargs = dict(required or {})
-    if b.data_kwargs and train_images is not None:
-        kwargs.update(b.data_kwargs(train_images))
+    if s.data_kwargs and train_images is not None:
+        kwargs.update(s.data_kwargs(train_images))
     return kwargs
 
 
@@ -95,7 +124,7 @@ def get_model(name, input_shape=None, train_images=None, **kwargs):
     """Build and compile the registered model `name` (its default loss, optimizer and metrics).
     With `train_images`, the data-derived arguments are computed from them (builder_kwargs):
     exactly the model training builds."""
-    builder = _builder(name)
+    builder = MODELS[name].builder
     kwargs = builder_kwargs(name, train_images, kwargs)
     model = builder(**kwargs) if input_shape is None else builder(input_shape=input_shape, **kwargs)
     if not model.compiled:  # builders with special losses compile themselves
@@ -105,70 +134,49 @@ def get_model(name, input_shape=None, train_images=None, **kwargs):
 # ----------------------------------------------------------------------------- blocks
 
 
-@keras.saving.register_keras_serializable(package="colorizers")
-class FusedBatchNorm(layers.BatchNormalization):
-    """BatchNormalization whose training step is TensorFlow's fused kernel (one op for the batch
-    moments, the normalisation and the moving averages, in the input's bfloat16): Keras's generic
-    version spends a third of a U-Net step on element-wise ops (benchmarks/profile_step.py).
-    Inference, masks and other backends take Keras's own path, so a model behaves as with
-    BatchNormalization once trained (the weights are the same four)."""
-
-    def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or mask is not None or self.renorm or self.axis not in (-1, 3) \
-                or keras.backend.backend() != "tensorflow":
-            return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
-        y, mean, var, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs, scale=tf.cast(self.gamma, "float32"), offset=tf.cast(self.beta, "float32"),
-            mean=tf.convert_to_tensor(self.moving_mean), variance=tf.convert_to_tensor(self.moving_variance),
-            epsilon=self.epsilon, exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
-        self.moving_mean.assign(mean)
-        self.moving_variance.assign(var)
-        return keras.ops.cast(y, self.compute_dtype)
-
-
 BATCH_NORM = "fused"  # "keras" builds keras.layers.BatchNormalization (benchmarks compare the two)
 
 
-def batch_norm(name, momentum=0.9):
-    cls = FusedBatchNorm if BATCH_NORM == "fused" else layers.BatchNormalization
-    return cls(momentum=momentum, name=name)
+def batch_norm(name, momentum=0.9, fused=None):
+    """The U-Nets' batch norm: heads.FusedBatchNorm unless `fused` is False (or BATCH_NORM says "keras")."""
+    fused = BATCH_NORM == "fused" if fused is None else fused
+    return (heads.FusedBatchNorm if fused else layers.BatchNormalization)(momentum=momentum, name=name)
 
 
-def conv_block(x, filters, name, strides=1, norm=True):
+def conv_block(x, filters, name, strides=1, norm=True, fused=None):
     """3x3 conv (+ batch norm) + ReLU."""
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=not norm, name=f"{name}_conv")(x)
     if norm:
-        x = batch_norm(f"{name}_bn")(x)
+        x = batch_norm(f"{name}_bn", fused=fused)(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def up_block(x, filters, name, norm=True):
+def up_block(x, filters, name, norm=True, fused=None):
     """2x upsampling by a 3x3 transposed conv (+ batch norm) + ReLU."""
     x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=not norm, name=f"{name}_upconv")(x)
     if norm:
-        x = batch_norm(f"{name}_bn")(x)
+        x = batch_norm(f"{name}_bn", fused=fused)(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def unet_trunk(inputs, widths, name, levels=None):
+def unet_trunk(inputs, widths, name, levels=None, fused=None):
     """U-Net: two conv blocks per level, stride-2 downsampling, skip connections by concatenation.
     Returns the full-resolution feature map; a dict passed as `levels` receives the decoder's
     output at each level (level i at 1/2**i of the input size). Input height and width must be
     divisible by 2 ** (len(widths) - 1)."""
     x, skips = inputs, []
     for i, w in enumerate(widths[:-1]):
-        x = conv_block(x, w, f"{name}_down{i}a")
-        x = conv_block(x, w, f"{name}_down{i}b")
+        x = conv_block(x, w, f"{name}_down{i}a", fused=fused)
+        x = conv_block(x, w, f"{name}_down{i}b", fused=fused)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"{name}_down{i}_pool")(x)
-    x = conv_block(x, widths[-1], f"{name}_mid_a")
-    x = conv_block(x, widths[-1], f"{name}_mid_b")
+    x = conv_block(x, widths[-1], f"{name}_mid_a", fused=fused)
+    x = conv_block(x, widths[-1], f"{name}_mid_b", fused=fused)
     for i in reversed(range(len(widths) - 1)):
-        x = up_block(x, widths[i], f"{name}_up{i}")
+        x = up_block(x, widths[i], f"{name}_up{i}", fused=fused)
         x = layers.Concatenate(name=f"{name}_up{i}_concat")([x, skips[i]])
-        x = conv_block(x, widths[i], f"{name}_up{i}a")
-        x = conv_block(x, widths[i], f"{name}_up{i}b")
+        x = conv_block(x, widths[i], f"{name}_up{i}a", fused=fused)
+        x = conv_block(x, widths[i], f"{name}_up{i}b", fused=fused)
         if levels is not None:
             levels[i] = x
     return x
@@ -271,7 +279,7 @@ def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
     x = conv_block(x, 128, "genc2_down", strides=2)
     x = conv_block(x, 128, "genc2")
     latent = layers.Conv2D(16, 1, name="latent")(x)  # autoencoder_1's latent: (H/4, W/4, 16), linear
-    decoder = _builder("autoencoder_1")(input_shape[:2] + (3,)).get_layer("decoder")
+    decoder = MODELS["autoencoder_1"].builder(input_shape[:2] + (3,)).get_layer("decoder")
     if autoencoder_1 is not None:
         decoder.set_weights(autoencoder_1.get_layer("decoder").get_weights())
     decoder.trainable = False
@@ -294,116 +302,24 @@ def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
 
 # ----------------------------------------------------------------------------- colorizer_4 (Zhang et al.)
 
-AB_GRID = 10.0  # ab bin size (Zhang et al. 2016)
 
-
-def gamut_bins(grid=AB_GRID):
-    """Centres (Q, 2), in ab units, of the grid bins that some sRGB colour falls in."""
-    v = np.linspace(0, 1, 64, dtype=np.float32)
-    cube = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(1, -1, 3)
-    ab = data.rgb_to_lab(cube)[0, :, 1:]
-    return np.unique(np.round(ab / grid), axis=0).astype(np.float32) * grid
-
-
-def ab_bin_stats(ab, grid=AB_GRID):
-    """From training ab values (..., 2) in ab units: (centres (Q, 2) of the occupied grid bins,
-    their empirical probabilities (Q,))."""
-    q = np.round(np.asarray(ab, np.float32).reshape(-1, 2) / grid).astype(np.int32)
-    keys, counts = np.unique(q, axis=0, return_counts=True)
-    return keys.astype(np.float32) * grid, counts / counts.sum()
-
-
-def rebalance_weights(centers, prior, lam=0.5, sigma=5.0):
-    """Zhang et al. 2016 eq. 4: w ∝ ((1-λ) p̃ + λ/Q)^-1 with p̃ the prior smoothed by a Gaussian
-    of σ ab units, normalised so that E_p̃[w] = 1."""
-    centers, prior = np.asarray(centers, np.float64), np.asarray(prior, np.float64)
-    d2 = ((centers[:, None] - centers[None]) ** 2).sum(-1)
-    k = np.exp(-d2 / (2 * sigma ** 2))
-    smooth = k @ prior
-    smooth /= smooth.sum()
-    w = 1.0 / ((1 - lam) * smooth + lam / len(prior))
-    return (w / (smooth * w).sum()).astype(np.float32)
-
-
-def _colorizer_4_data_kwargs(images):
-    centers, prior = ab_bin_stats(data.rgb_to_lab(images)[..., 1:])
-    return {"bins": centers, "prior": prior}
-
-
-@keras.saving.register_keras_serializable(package="colorizers")
-class ABBins(layers.Layer):
-    """Softmax over quantised ab bins; holds the bin centres (ab units) used to decode them."""
-
-    def __init__(self, centers, **kwargs):
-        super().__init__(**kwargs)
-        self.centers = np.asarray(centers, np.float32)
-
-    def call(self, logits):
-        return keras.ops.softmax(logits, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "centers": self.centers.tolist()}
-
-
-@keras.saving.register_keras_serializable(package="colorizers")
-class RebalancedBinLoss(keras.losses.Loss):
-    """Zhang et al.'s multinomial cross-entropy: the ab target (data.py scale) is soft-encoded on
-    the bins with a Gaussian kernel of σ=5 ab units, and each pixel is weighted by the
-    rebalancing weight of its nearest bin."""
-
-    def __init__(self, centers, weights, sigma=5.0, name="rebalanced_bin_ce", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.centers = np.asarray(centers, np.float32)
-        self.weights = np.asarray(weights, np.float32)
-        self.sigma = float(sigma)
-
-    def call(self, y_true, y_pred):
-        soft, w = self.soft_targets(y_true)
-        # probabilities are at most 1: only the floor matters (a clip costs four more passes over Q)
-        log_probs = keras.ops.log(keras.ops.maximum(keras.ops.cast(y_pred, "float32"), 1e-7))
-        return -keras.ops.sum(soft * log_probs, axis=-1) * w
-
-    def from_logits(self, y_true, logits):
-        """The same per-pixel loss from logits (B,H,W,Q): Σ soft·(logsumexp − logit), two passes
-        over Q where log(softmax) takes five (and as many in the gradient)."""
-        soft, w = self.soft_targets(y_true)
-        logits = keras.ops.cast(logits, "float32")
-        return (keras.ops.logsumexp(logits, axis=-1) - keras.ops.sum(soft * logits, axis=-1)) * w
-
-    def soft_targets(self, y_true):
-        """Soft-encoded targets (B,H,W,Q) of ab targets (B,H,W,2), and each pixel's rebalancing weight."""
-        ops = keras.ops
-        ab = ops.cast(y_true, "float32") * data.AB_SCALE                       # (B,H,W,2)
-        c = ops.convert_to_tensor(self.centers)
-        # |ab - c|^2 as a matmul: no (B,H,W,Q,2) intermediate
-        d2 = ops.sum(ab ** 2, -1, keepdims=True) - 2 * ops.matmul(ab, ops.transpose(c)) + ops.sum(c ** 2, -1)
-        # Gaussian soft-encoding (σ=5) over every bin: beyond the few nearest bins the weights
-        # are < 2 % of the nearest one's, and it avoids a slow top_k over Q.
-        soft = ops.softmax(-d2 / (2 * self.sigma ** 2), axis=-1)
-        return soft, ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
-
-    def get_config(self):
-        return {**super().get_config(), "centers": self.centers.tolist(), "weights": self.weights.tolist(),
-                "sigma": self.sigma}
-
-
-@register("colorizer", "L", "ab_bins", stride=8, data_kwargs=_colorizer_4_data_kwargs)
-def colorizer_4(input_shape=(32, 32, 1), bins=None, prior=None) -> keras.Model:
+@register("colorizer", "L", "ab_bins", stride=8, data_kwargs=bin_kwargs)
+def colorizer_4(input_shape=(32, 32, 1), centers=None, prior=None) -> keras.Model:
     """Classification over quantised ab (Zhang et al. 2016, "Colorful Image Colorization"): the
     U-Net trunk of colorizer_3 -> softmax over the Q in-gamut ab bins (grid of 10) seen in the
     training data, trained with class-rebalanced cross-entropy (λ=0.5, σ=5), decoded by annealed
-    mean (T=0.38) in predict_rgb. Without `bins`/`prior` it uses every sRGB-gamut bin with a
+    mean (T=0.38) in predict_rgb. Without `centers`/`prior` it uses every sRGB-gamut bin with a
     uniform prior. Any H, W divisible by 8."""
-    if bins is None:
-        bins = gamut_bins()
+    if centers is None:
+        centers = gamut_bins()
     if prior is None:
-        prior = np.full(len(bins), 1.0 / len(bins))
+        prior = np.full(len(centers), 1.0 / len(centers))
     inputs = keras.Input(input_shape, name="colorizer_4_input")
     x = unet_trunk(inputs, UNET_WIDTHS, "unet")
-    logits = layers.Conv2D(len(bins), 1, name="ab_logits")(x)
-    outputs = ABBins(bins, name="ab_bins", dtype="float32")(logits)
+    logits = layers.Conv2D(len(centers), 1, name="ab_logits")(x)
+    outputs = ABBins(centers, name="ab_bins", dtype="float32")(logits)
     model = keras.Model(inputs, outputs, name="colorizer_4")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=RebalancedBinLoss(bins, rebalance_weights(bins, prior)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=RebalancedBinLoss(centers, rebalance_weights(centers, prior)))
     return model
 
 # ----------------------------------------------------------------------------- colorizer_5 (pix2pix)
@@ -434,7 +350,9 @@ class Pix2Pix(keras.Model):
         super().__init__(**kwargs)
         self.image_shape, self.l1_weight = tuple(image_shape), float(l1_weight)
         inputs = keras.Input(self.image_shape, name="generator_input")
-        x = unet_trunk(inputs, UNET_WIDTHS, "gen")
+        # Keras's batch norm: a subclassed model's saved weights are filed under its layers' class
+        # names, so the shipped colorizer_5 loads only into the classes it was saved with
+        x = unet_trunk(inputs, UNET_WIDTHS, "gen", fused=False)
         ab = layers.Conv2D(2, 1, activation="tanh", name="gen_ab", dtype="float32")(x)
         self.generator = keras.Model(inputs, ab, name="generator")
         self.discriminator = patch_discriminator(self.image_shape)
@@ -507,126 +425,9 @@ def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
 # ----------------------------------------------------------------------------- colorizer_6 (regression + classification)
 
 
-def space_to_depth(x, block):
-    """(B, H, W, C) -> (B, H/block, W/block, block*block*C): each block's pixels as channels."""
-    h, w, c = x.shape[1:]  # static: models are built for a size
-    x = keras.ops.reshape(x, (-1, h // block, block, w // block, block, c))
-    x = keras.ops.transpose(x, (0, 1, 3, 2, 4, 5))
-    return keras.ops.reshape(x, (-1, h // block, w // block, block * block * c))
-
-
-@keras.saving.register_keras_serializable(package="colorizers")
-class ABMix(layers.Layer):
-    """Output of colorizer_6: the regression head's ab (2 channels, data.py scale, full resolution)
-    followed by the softmax over the Q ab bins, computed at half resolution and repeated to full
-    (Q channels: chroma is smooth, and Q maps at full size would cost more than the whole trunk).
-    Holds the bin centres and the decoding settings (`mix`, `temperature`, `gain`) that
-    `decode_mix` uses; calibration after training sets them."""
-
-    def __init__(self, centers, mix=1.0, temperature=0.38, gain=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.centers = np.asarray(centers, np.float32)
-        self.mix, self.temperature, self.gain = float(mix), float(temperature), float(gain)
-
-    def call(self, inputs, training=False):
-        ab, logits_half = inputs
-        if training:
-            # What the loss needs, at half resolution (TRAINING_LAYOUT): each 2x2 block's ab as 8
-            # channels, then the raw logits. Repeating Q probabilities to full size only for the loss
-            # to take every second pixel back cost more than the whole U-Net (benchmarks/profile_step.py).
-            return keras.ops.concatenate([space_to_depth(ab, 2), logits_half], axis=-1)
-        probs = keras.ops.softmax(logits_half, axis=-1)
-        probs = keras.ops.repeat(keras.ops.repeat(probs, 2, axis=1), 2, axis=2)
-        return keras.ops.concatenate([ab, probs], axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "centers": self.centers.tolist(), "mix": self.mix,
-                "temperature": self.temperature, "gain": self.gain}
-
-
-@keras.saving.register_keras_serializable(package="colorizers")
-class MixLoss(keras.losses.Loss):
-    """colorizer_6's loss: L1 on the regression head (colorizer_3's loss) + `cls_weight` x
-    colorizer_4's rebalanced soft-encoded cross-entropy on the classification head."""
-
-    def __init__(self, centers, weights, cls_weight=0.3, sigma=5.0, cls_stride=2, name="l1_plus_bin_ce", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.cls = RebalancedBinLoss(centers, weights, sigma)
-        self.cls_weight, self.cls_stride = float(cls_weight), int(cls_stride)
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_pred = ops.cast(y_pred, "float32")
-        y_true = ops.cast(y_true, "float32")
-        s = self.cls_stride
-        if y_pred.shape[-1] == 4 * 2 + len(self.cls.centers):  # ABMix's training layout, half resolution
-            # split, not y_pred[..., 8:]: a strided slice's gradient over Q channels costs more than the loss
-            ab_blocks, logits = ops.split(y_pred, [8], axis=-1)
-            l1 = ops.mean(ops.abs(space_to_depth(y_true, 2) - ab_blocks))
-            ce = ops.mean(self.cls.from_logits(y_true[:, ::s, ::s], logits))
-            return l1 + self.cls_weight * ce
-        # the inference layout (evaluate, validation): full resolution, probabilities repeated 2x2
-        l1 = ops.mean(ops.abs(y_true - y_pred[..., :2]))
-        # The class head predicts at half resolution (ABMix repeats each value 2x2): the cross-
-        # entropy is taken once per 2x2 block, on its top-left pixel (random crops move the grid).
-        ce = ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
-        return l1 + self.cls_weight * ce
-
-    def get_config(self):
-        return {**super().get_config(), "centers": self.cls.centers.tolist(), "weights": self.cls.weights.tolist(),
-                "cls_weight": self.cls_weight, "sigma": self.cls.sigma, "cls_stride": self.cls_stride}
-
-
-# The decoding grid (a first sweep over mix 0-2, gain 0-3 and T 0.2/0.38 on the landscapes showed T
-# barely matters and gains above 0.5 always lose to gray: the grid is kept where the choice is made).
-MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
-TEMPERATURE_GRID = (0.2,)
-GAIN_GRID = (0.0, 0.15, 0.3)
-CALIBRATION_IMAGES = 1000  # at most this many validation photos (a seeded sample) score each setting
-
-
-def calibrate_colorizer_6(model, photos, seed=0):
-    """Choose colorizer_6's decoding (`mix`, `temperature`, `gain`) on validation photos only (uint8
-    RGB, at the resolution it will be judged at; each is colorized as colorize.py does: predicted
-    at the model's size, the photo's own L kept). Rule (metrics.vivid_and_accurate): the most
-    colourful setting of the grid that beats `gray` on PSNR, SSIM, MAE, acc@2 and AuC at once on
-    these photos, in at least 95% of bootstrap resamples of them; if none does, the setting with the
-    best PSNR. Sets the choice in the model's ABMix layer; returns the sweep."""
-    import metrics
-    layer = _bin_layer(model)
-    if len(photos) > CALIBRATION_IMAGES:
-        photos = photos[np.sort(np.random.default_rng(seed).choice(len(photos), CALIBRATION_IMAGES, replace=False))]
-    h, w = model.input_shape[1:3]
-    small = data.resize_batch(photos, h, w) if photos.shape[1:3] != (h, w) else photos
-    ab = {(m, T, g): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID}
-    for i in range(0, len(photos), 32):
-        y = np.asarray(model(data.model_inputs(small[i:i + 32], "L"), training=False))
-        for T in TEMPERATURE_GRID:
-            ab_cls = data.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
-            for m in MIX_GRID:
-                for g in GAIN_GRID:
-                    ab[m, T, g].append(data.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
-    gray_pred = metrics.baseline(photos)
-    gray_images = metrics.per_image_scores(gray_pred, photos)
-    gray = metrics.mean_scores(gray_images, gray_pred)
-    means, per_image = {}, {}
-    for i, ((m, T, g), parts) in enumerate(ab.items()):
-        pred = data.recombine_full(photos, np.concatenate(parts))
-        per_image[i] = metrics.per_image_scores(pred, photos)
-        s = metrics.mean_scores(per_image[i], pred)
-        means[i] = dict(mix=m, temperature=T, gain=g, **s, beats_gray=metrics.beats(s, gray),
-                        surely_beats_gray=metrics.surely_beats(per_image[i], gray_images))
-    sweep = list(means.values())
-    chosen = sweep[metrics.vivid_and_accurate(means, per_image, gray_images)[0]]
-    layer.mix, layer.temperature, layer.gain = chosen["mix"], chosen["temperature"], chosen["gain"]
-    return {"chosen": chosen, "gray": gray, "sweep": sweep, "images": len(photos),
-            "rule": "most colourful setting beating gray on PSNR, SSIM, MAE, acc@2 and AuC on validation, in at "
-                    "least 95% of 1000 paired bootstrap resamples of the photos (else the best PSNR)"}
-
-
-@register("colorizer", "L", "ab_mix", stride=8, data_kwargs=_colorizer_4_data_kwargs,
-          calibrate=calibrate_colorizer_6)
-def colorizer_6(input_shape=(32, 32, 1), bins=None, prior=None, mix=1.0, temperature=0.38,
+@register("colorizer", "L", "ab_mix", stride=8, data_kwargs=bin_kwargs,
+          calibrate="calibrate_colorizer_6")
+def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temperature=0.38,
                 gain=0.0) -> keras.Model:
     """Vivid *and* accurate: one U-Net trunk (colorizer_3's), two 1x1 heads, decoded by confidence.
 
@@ -647,121 +448,20 @@ def colorizer_6(input_shape=(32, 32, 1), bins=None, prior=None, mix=1.0, tempera
     test set. The trunk is colorizer_3's, so comparisons with colorizer_3 and colorizer_4 measure
     the heads and the decoding, not the size.
     Any H, W divisible by 8."""
-    if bins is None:
-        bins = gamut_bins()
+    if centers is None:
+        centers = gamut_bins()
     if prior is None:
-        prior = np.full(len(bins), 1.0 / len(bins))
+        prior = np.full(len(centers), 1.0 / len(centers))
     inputs = keras.Input(input_shape, name="colorizer_6_input")
     levels = {}
     x = unet_trunk(inputs, UNET_WIDTHS, "unet", levels)
     ab = layers.Conv2D(2, 1, activation="tanh", name="ab_reg", dtype="float32")(x)
     # half resolution; in the training precision (bfloat16 fills the matrix units), ABMix takes them in float32
-    logits = layers.Conv2D(len(bins), 1, name="ab_logits")(levels[1])
-    outputs = ABMix(bins, mix, temperature, gain, name="ab_mix", dtype="float32")([ab, logits])
+    logits = layers.Conv2D(len(centers), 1, name="ab_logits")(levels[1])
+    outputs = ABMix(centers, mix, temperature, gain, name="ab_mix", dtype="float32")([ab, logits])
     model = keras.Model(inputs, outputs, name="colorizer_6")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MixLoss(bins, rebalance_weights(bins, prior)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MixLoss(centers, rebalance_weights(centers, prior)))
     return model
-
-# ----------------------------------------------------------------------------- inference
-
-
-def _bin_layer(model):
-    for layer in model.layers:
-        if isinstance(layer, (ABBins, ABMix)):
-            return layer
-    raise ValueError(f"Model '{model.name}' returns ab bins but has no ABBins/ABMix layer to decode them")
-
-
-def _decode_settings(model):
-    """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
-    builder takes them: {"bins": centres} (+ mix, temperature, gain for ab_mix); {} otherwise."""
-    outputs = _builder(model.name).outputs
-    if outputs not in ("ab_bins", "ab_mix"):
-        return {}
-    layer = _bin_layer(model)
-    if outputs == "ab_bins":
-        return {"bins": layer.centers}
-    return {"bins": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
-
-
-def codec(model):
-    """The codec (`data.codec`) of a built or trained model: its contract's, with the bin centres and
-    decoding settings read from its ABBins/ABMix layer. Encoding and decoding go through it."""
-    b = _builder(model.name)
-    params = {("centers" if k == "bins" else k): v for k, v in _decode_settings(model).items()}
-    return data.codec(b.inputs, b.outputs, **params)
-
-
-def at_size(model, height, width):
-    """The same trained model rebuilt for inputs of `height` x `width` (fully convolutional
-    models only; height and width must be multiples of the model's stride)."""
-    builder = _builder(model.name)
-    if tuple(model.input_shape[1:3]) == (height, width):
-        return model
-    if builder.stride is None:
-        raise ValueError(f"Model '{model.name}' has a fixed input size {model.input_shape[1:3]}; "
-                         f"it cannot run at {height}x{width}")
-    if height % builder.stride or width % builder.stride:
-        raise ValueError(f"Model '{model.name}' needs height and width divisible by {builder.stride}, "
-                         f"got {height}x{width}")
-    # a resized copy decodes like the original
-    resized = builder(input_shape=(height, width, model.input_shape[-1]), **_decode_settings(model))
-    resized.set_weights(model.get_weights())
-    return resized
-
-
-CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a colour-bin model's Q
-                        # probabilities per pixel never exist for a whole test set at once
-
-
-def predict(model, images, decode, batch_size=256, codec_=None):
-    """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`), run it, and
-    `decode(outputs, encoded)` -> concatenated results, CHUNK_PIXELS at a time."""
-    codec_ = codec_ or codec(model)
-    images = np.asarray(images)
-    chunk = max(1, CHUNK_PIXELS // int(np.prod(images.shape[1:3])))
-    out = []
-    for i in range(0, len(images), chunk):
-        x = codec_.encode(images[i:i + chunk])
-        # one small batch (a photo): a direct call skips predict()'s per-call setup
-        y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
-            model.predict(x, batch_size=batch_size, verbose=0)
-        out.append(decode(y, x))
-    return np.concatenate(out)
-
-
-def predict_ab(model, images, batch_size=256, codec_=None):
-    """Chroma a colorizer predicts for uint8 RGB or gray images: CIE ab `(N,H,W,2)` in ab
-    units, whatever its contract (RGB outputs are converted to Lab)."""
-    codec_ = codec_ or codec(model)
-    return predict(model, images, lambda y, x: codec_.ab(y), batch_size, codec_)
-
-
-MAX_SATURATION = 5.0
-
-
-def check_saturation(saturation):
-    """`saturation` as a float in [0, MAX_SATURATION], or a ValueError naming the value."""
-    try:
-        s = float(saturation)
-    except (TypeError, ValueError):
-        s = float("nan")
-    if not 0 <= s <= MAX_SATURATION:  # also rejects NaN
-        raise ValueError(f"saturation must be a number from 0 to {MAX_SATURATION:g} (1 = as trained), got {saturation!r}")
-    return s
-
-
-def predict_rgb(model, images, batch_size=256, saturation=1.0):
-    """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
-    registered autoencoder or colorizer, through its codec (input conversion, Lab scaling, bin
-    decoding, recombination with the input's own L). `saturation` multiplies the predicted
-    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
-    saturation = check_saturation(saturation)
-    codec_ = codec(model)
-    return predict(model, images, lambda y, x: codec_.decode(y, x, saturation), batch_size, codec_)
 
 
 def block_summary(model):

@@ -7,7 +7,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-import data
+import colour
 import models
 
 
@@ -65,7 +65,7 @@ def plot_grid(columns, titles=None, row_labels=None, size=1.3):
 
 def gray_column(images):
     """uint8 RGB -> uint8 gray (N,H,W) for a 'gray input' column."""
-    return data.to_uint8(data.to_grayscale(images))[..., 0]
+    return colour.to_uint8(colour.to_grayscale(images))[..., 0]
 
 
 def plot_metric_bars(rows, gt_colorfulness=None):
@@ -111,7 +111,7 @@ def show_gray_vs_color(images, n=8):
     images = np.asarray(images)[:n]
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
-    gray = data.to_grayscale(images)[..., 0]
+    gray = colour.to_grayscale(images)[..., 0]
     for i in range(n):
         axes[0, i].imshow(images[i])
         axes[1, i].imshow(gray[i], cmap="gray", vmin=0, vmax=1)

@@ -14,9 +14,7 @@ import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything impo
 import argparse
 import contextlib
 import datetime
-import json
 import math
-import os
 import pathlib
 import shutil
 import time
@@ -24,16 +22,16 @@ import time
 import numpy as np
 import keras
 
+import calibration
 import data as datasets  # train() has an argument named `data`
 import machine
 import models
 import store
 
-# Settled by benchmarks/throughput.py --compare and benchmarks/speed_quality.py (README, Performance):
-# on this AVX-512 BF16 CPU, bfloat16 at batch 128 trains every model 1.15-1.77x faster than float32 at
-# batch 32 (colorizer_3 1.54x), within the 0.1 dB quality tolerance; XLA was slower on every model.
+# Settled side by side by benchmarks/throughput.py, speed_quality.py and levers.py (README, Performance):
+# bfloat16 at batch 128 without XLA; plateau: the learning rate halves after 2 epochs without a
+# better val_loss (ReduceLROnPlateau).
 DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto", lr_schedule="plateau")
-# plateau: the learning rate halves after 2 epochs without a better val_loss (ReduceLROnPlateau)
 LR_SCHEDULES = ("constant", "plateau")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -107,53 +105,6 @@ def default_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def load_training_images(data_dir=None, subset=None, seed=0):
-    """CIFAR-10 training images (uint8) and their source description; `subset` keeps a seeded
-    random sample of that many (the folder is ordered by class, so never the first N)."""
-    (x, y), _ = datasets.load_cifar10(data_dir)
-    if subset is not None:
-        x = x[_subset(len(x), subset, seed)]
-    return x, datasets.describe_source("cifar10")
-
-
-def _subset(n, subset, seed):
-    if not 0 < subset <= n:
-        raise ValueError(f"subset must be between 1 and {n}, got {subset}")
-    return np.sort(np.random.default_rng(seed).choice(n, subset, replace=False))
-
-
-def prepare_data(builder, data_name, image_size, data_dir, subset, seed, val_fraction, batch_size, drop_remainder):
-    """Training and validation pipelines for a model's contract, with what the record says of
-    them, the training images the data-derived builder arguments come from (`fit_images`) and a
-    function giving the validation images decoding is calibrated on (`calib_images`). CIFAR-10 is held in memory; a photo folder streams from its memory-mapped cache (random
-    crops and flips for training, centre crops for validation), black-and-white photos left out."""
-    inputs, outputs = builder.inputs, builder.outputs
-    if data_name in (None, "cifar10"):
-        x, source = load_training_images(data_dir, subset, seed)
-        sets = datasets.make_train_val(x, inputs, outputs, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
-        return dict(train_ds=sets[0], val_ds=sets[1], fit_images=x[sets.train_idx], calib_images=lambda: x[sets.val_idx],
-                    info=dict(data_source=source, train_images=len(sets.train_idx), val_images=len(sets.val_idx),
-                              gray_skipped=0))
-    fd = datasets.load_folder_split(data_name, "train", datasets.crop_size(image_size))
-    colour = fd.colour_index()
-    print(f"{len(fd) - len(colour)} black-and-white photos of {len(fd)} left out of training")
-    if subset is not None:
-        colour = colour[_subset(len(colour), subset, seed)]
-    t, v = datasets.split_train_val(len(colour), val_fraction, seed)
-    train_rows, val_rows = colour[t], colour[v]
-    val_images = datasets.centre_crops(fd.images[val_rows], image_size)
-    fit_rows = train_rows[_subset(len(train_rows), min(2000, len(train_rows)), seed)]
-    return dict(train_ds=datasets.make_folder_train(fd, train_rows, image_size, inputs, outputs, batch_size, seed,
-                                                drop_remainder),
-                val_ds=datasets.make_dataset(val_images, inputs, outputs, batch_size, shuffle=False,
-                                         drop_remainder=drop_remainder),
-                fit_images=datasets.centre_crops(fd.images[fit_rows], image_size),
-                # decoding settings are chosen on the validation photos at the size they are judged at
-                calib_images=lambda: np.asarray(datasets.load_folder_split(data_name, "train", datasets.EVAL_SIZE).images[val_rows]),
-                info=dict(data_source=datasets.describe_source(data_name), train_images=len(train_rows),
-                          val_images=len(val_rows), gray_skipped=len(fd) - len(colour) if subset is None else None))
-
-
 def prepare_run(model_name, config, paths, resume, overwrite):
     """Decide resume / fresh / refuse for a run in its files `paths` (store.run_paths), and make its
     work folder. Returns (resuming, None), or (None, record) when it is trained already."""
@@ -204,100 +155,6 @@ def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
         bad("max_minutes", max_minutes, "None or a number of minutes > 0")
 
 
-class RunLock:
-    """One training run per model and folder: `<name>.lock` holds the running process's id. A
-    second run refuses at once, naming it; a lock left by a killed process is cleared with a note."""
-
-    def __init__(self, path):
-        self.path = pathlib.Path(path)
-
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pid = self._owner()
-                if pid and self._alive(pid):
-                    raise RuntimeError(f"Another training run (process {pid}) is using {self.path.with_suffix('')}; "
-                                       f"wait for it to finish, or stop it. (Lock file: {self.path})") from None
-                print(f"note: clearing the lock {self.path} left by a run that no longer exists (process {pid})")
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise RuntimeError(f"Could not take the training lock {self.path}")
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-    def _owner(self):
-        try:
-            return int(self.path.read_text().strip() or 0)
-        except (OSError, ValueError):
-            return 0
-
-    @staticmethod
-    def _alive(pid):
-        try:
-            os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists is checked
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # it exists, run by another user
-            pass
-        return True
-
-
-def _opens(path, read):
-    try:
-        read(path)
-        return True
-    except Exception:  # noqa: BLE001 - truncated, not HDF5/zip, bad CRC, bad JSON: it does not open
-        return False
-
-
-def _read_weights(path):
-    import h5py
-    with h5py.File(path, "r") as f:  # every array read: a truncated file can open and fail later
-        f.visititems(lambda _, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
-
-
-def _read_keras(path):
-    import zipfile
-    with zipfile.ZipFile(path) as z:
-        if z.testzip() is not None:
-            raise ValueError("bad CRC")
-
-
-def recover_run_files(model_name, paths):
-    """A run killed while writing its work files can leave one of them half-written. The backup keeps
-    the epoch before beside it (BackupAndRestore's double checkpoint): a latest backup that does not
-    open is replaced by it; when neither opens, the run restarts from epoch 0. A best checkpoint that
-    does not open is dropped (the epochs still to come write a new one; returns True). Each case is said."""
-    latest = paths["backup"] / "latest.weights.h5"
-    meta = paths["backup"] / "training_metadata.json"
-    ok = lambda w, m: _opens(w, _read_weights) and _opens(m, lambda p: json.loads(p.read_text())["epoch"])  # noqa: E731
-    prev, prev_meta = latest.with_name(latest.name + ".bkp"), meta.with_name(meta.name + ".bkp")
-    if latest.exists() and not ok(latest, meta):
-        if prev.exists() and ok(prev, prev_meta):
-            print(f"note: the latest backup of {model_name} in {paths['backup']} does not open (written when the run "
-                  f"was stopped); resuming from the epoch before it", flush=True)
-            shutil.copyfile(prev, latest)
-            shutil.copyfile(prev_meta, meta)
-        else:
-            print(f"note: no backup of {model_name} in {paths['backup']} opens (written when the run was stopped); "
-                  f"restarting it from epoch 0", flush=True)
-            shutil.rmtree(paths["backup"])
-            paths["csv"].unlink(missing_ok=True)
-            paths["state"].unlink(missing_ok=True)
-    if paths["best"].exists() and not _opens(paths["best"], _read_keras):
-        print(f"note: the best checkpoint {paths['best']} does not open (written when the run was stopped); "
-              f"dropped, the next epochs write a new one", flush=True)
-        paths["best"].unlink()
-        return True
-    return False
-
-
 def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="constant"):
     # without a best checkpoint on disk, the next epoch must write one whatever its loss
     best_so_far = min(history.get("val_loss", [math.inf])) if paths["best"].exists() else math.inf
@@ -311,7 +168,7 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
         keras.callbacks.ModelCheckpoint(str(paths["best"]), monitor="val_loss", save_best_only=True,
                                         initial_value_threshold=None if math.isinf(best_so_far) else best_so_far),
-        keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True),  # see recover_run_files
+        keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True),  # see store.recover_run_files
         budget,  # it records an epoch as done only once it is backed up
     ]
     if verbose == "lines":
@@ -392,12 +249,12 @@ def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=Tru
 
 
 def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
-          data="cifar10", image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
+          data=datasets.DEFAULT, image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
           resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
           precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"]):
-    """Train `model_name` on `data` ('cifar10', or a folder of photos such as the landscapes) at
-    `image_size` (default 32 for CIFAR-10, 64 for folders) and write
-    `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
+    """Train `model_name` on `data` ('cifar10', a folder of photos such as the landscapes, or a
+    data.Dataset) at `image_size` (default: the dataset's, 32 for CIFAR-10, 64 for folders) and
+    write `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
 
     The data pipeline follows the model's I/O contract; the validation split (`val_fraction`,
     seeded) comes out of the training set. Killed and started again with the same arguments,
@@ -409,60 +266,99 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     it. `verbose="lines"` prints
     one line per epoch. Returns the record written to the JSON file.
     """
-    builder = models.spec(model_name)  # an unknown name raises the error that lists the names
+    spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes)
     check_lr_schedule(lr_schedule)
-    dataset = datasets.dataset_name(data)
-    image_size = image_size or datasets.default_image_size(dataset)
-    if dataset == "cifar10" and image_size != 32:
-        raise ValueError(f"CIFAR-10 images are 32x32; image_size must be 32 for data='cifar10', got {image_size}")
-    input_shape = models.input_shape_for(model_name, image_size)
+    dataset = datasets.get(data, data_dir)
+    image_size = image_size or dataset.default_image_size
+    dataset.check_image_size(image_size)
+    models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
     precision = resolve_precision(precision)  # before anything is written
-    config = dict(model_name=model_name, data=dataset, image_size=image_size, epochs=epochs, batch_size=batch_size,
-                  max_minutes=max_minutes, subset=subset, seed=seed, learning_rate=learning_rate,
-                  val_fraction=val_fraction, jit_compile=bool(jit_compile), precision=precision,
-                  lr_schedule=lr_schedule)
-    paths = store.run_paths(model_name, models_dir, dataset)
-    paths["lock"].parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(paths["lock"]):
-        resuming, done = prepare_run(model_name, config, paths, resume, overwrite)
+    config = dict(model_name=model_name, data=dataset.name, image_size=image_size, epochs=epochs,
+                  batch_size=batch_size, max_minutes=max_minutes, subset=subset, seed=seed,
+                  learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
+                  precision=precision, lr_schedule=lr_schedule)
+    run = Run(spec, dataset, config, models_dir, strategy, verbose)
+    run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
+    with store.RunLock(run.paths["lock"]):
+        resuming, done = prepare_run(model_name, config, run.paths, resume, overwrite)
         if done is not None:
             return done
-        return _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose)
+        return run.execute(resuming)
 
 
-def _run(config, builder, paths, resuming, data, input_shape, data_dir, models_dir, strategy, verbose):
-    """The steps of one training run, in order (train() checks the arguments and holds the lock)."""
-    name, dataset = config["model_name"], config["data"]
-    announce(config, paths, verbose)
-    keras.utils.set_random_seed(config["seed"])
-    strategy = strategy or default_strategy()
-    # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
-    d = prepare_data(builder, "cifar10" if dataset == "cifar10" else data, config["image_size"], data_dir,
-                     config["subset"], config["seed"], config["val_fraction"], config["batch_size"],
-                     strategy.num_replicas_in_sync > 1)
-    kwargs = models.builder_kwargs(name, d["fit_images"], store.required_models(name, models_dir, dataset))
-    model = build(config, input_shape, kwargs, strategy)
-    dropped = resuming and recover_run_files(name, paths)
-    callbacks, budget = make_callbacks(paths, config["max_minutes"], read_history(paths["csv"]), config["epochs"],
-                                       verbose, config.get("lr_schedule", "constant"))
-    if dropped:  # the saved model will be the best of the epochs still to come
-        budget.state["best_from_epoch"] = budget.state["epochs_done"]
-    t0 = time.perf_counter()
-    fitted_here = fit(model, d, callbacks, budget, paths, config, resuming, verbose)
-    history = read_history(paths["csv"])
-    check_finite(name, model, history, budget, config["epochs"], paths["run"])
-    check_learned(name, model, history, budget.state["initial_val_loss"], paths["run"])
-    clean = keep_best(name, model, paths["best"], input_shape, kwargs, fitted_here)
-    calibration = builder.calibrate(clean, d["calib_images"]()) if builder.calibrate else None
-    record = write_record(name, builder, model, budget, history, config, d["info"], calibration,
-                          time.perf_counter() - t0)
-    save_model(clean, paths["final"])
-    _write_json(paths["record"], record)
-    shutil.rmtree(paths["run"], ignore_errors=True)
-    print(f"Saved {paths['final']} (epoch {record['best_epoch']} of {record['epochs_run']}, val_loss "
-          f"{record['best_val_loss']:.4f}, {record['train_minutes']:.1f} min, {record['images_per_s']:.0f} images/s)")
-    return record
+class Run:
+    """One training run of a registered model (`spec`) on a `dataset`, with its `config` (what
+    train() was asked for) and its files (`paths`, store.run_paths). `execute` takes the steps in
+    order: prepare -> fit -> check -> keep best -> calibrate -> save."""
+
+    def __init__(self, spec, dataset, config, models_dir, strategy=None, verbose="auto"):
+        self.spec, self.dataset, self.config, self.verbose = spec, dataset, config, verbose
+        self.models_dir, self.strategy = models_dir, strategy
+        self.paths = store.run_paths(spec.name, models_dir, dataset.name)
+        self.input_shape = models.input_shape_for(spec.name, config["image_size"])
+
+    def execute(self, resuming):
+        """The steps of the run, in order (train() checks the arguments and holds the lock)."""
+        self.prepare(resuming)
+        t0 = time.perf_counter()
+        fitted_here = self.fit(resuming)
+        self.check()
+        self.keep_best(fitted_here)
+        self.calibrate()
+        return self.save(time.perf_counter() - t0)
+
+    def prepare(self, resuming):
+        """Data pipelines, the model (its data-derived arguments from the training images), the
+        callbacks and the state of a resumed run."""
+        c = self.config
+        announce(c, self.paths, self.verbose)
+        keras.utils.set_random_seed(c["seed"])
+        self.strategy = self.strategy or default_strategy()
+        # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
+        self.sets = self.dataset.training_sets(self.spec.contract, c["image_size"], c["subset"], c["seed"],
+                                               c["val_fraction"], c["batch_size"],
+                                               self.strategy.num_replicas_in_sync > 1)
+        self.kwargs = models.builder_kwargs(self.spec.name, self.sets.fit_images,
+                                            store.required_models(self.spec.name, self.models_dir, self.dataset.name))
+        self.model = build(c, self.input_shape, self.kwargs, self.strategy)
+        dropped = resuming and store.recover_run_files(self.spec.name, self.paths)
+        self.callbacks, self.budget = make_callbacks(self.paths, c["max_minutes"], read_history(self.paths["csv"]),
+                                                     c["epochs"], self.verbose, c.get("lr_schedule", "constant"))
+        if dropped:  # the saved model will be the best of the epochs still to come
+            self.budget.state["best_from_epoch"] = self.budget.state["epochs_done"]
+
+    def fit(self, resuming):
+        """Fit, resuming from the backup (see fit)."""
+        return fit(self.model, self.sets, self.callbacks, self.budget, self.paths, self.config, resuming, self.verbose)
+
+    def check(self):
+        """Refuse a run that diverged or learned nothing (its work files are removed)."""
+        self.history = read_history(self.paths["csv"])
+        check_finite(self.spec.name, self.model, self.history, self.budget, self.config["epochs"], self.paths["run"])
+        check_learned(self.spec.name, self.model, self.history, self.budget.state["initial_val_loss"],
+                      self.paths["run"])
+
+    def keep_best(self, fitted_here):
+        self.clean = keep_best(self.spec.name, self.model, self.paths["best"], self.input_shape, self.kwargs,
+                               fitted_here)
+
+    def calibrate(self):
+        """Decoding settings chosen on the validation images, for a model whose spec names a calibration."""
+        self.calibration = calibration.calibrate(self.spec, self.clean, self.sets.calib_images()) \
+            if self.spec.calibrate else None
+
+    def save(self, session_seconds):
+        """The model and its record, then the work folder removed; returns the record."""
+        record = write_record(self.spec, self.model, self.budget, self.history, self.config, self.sets.info,
+                              self.calibration, session_seconds)
+        save_model(self.clean, self.paths["final"])
+        _write_json(self.paths["record"], record)
+        shutil.rmtree(self.paths["run"], ignore_errors=True)
+        print(f"Saved {self.paths['final']} (epoch {record['best_epoch']} of {record['epochs_run']}, val_loss "
+              f"{record['best_val_loss']:.4f}, {record['train_minutes']:.1f} min, "
+              f"{record['images_per_s']:.0f} images/s)")
+        return record
 
 
 def announce(config, paths, verbose):
@@ -482,7 +378,7 @@ def build(config, input_shape, kwargs, strategy):
     return model
 
 
-def fit(model, d, callbacks, budget, paths, config, resuming, verbose):
+def fit(model, sets, callbacks, budget, paths, config, resuming, verbose):
     """Fit, resuming from the backup; first score the untrained model (training must beat it).
     Returns False when fit() had already ended before a kill (nothing is trained again)."""
     name = config["model_name"]
@@ -490,26 +386,27 @@ def fit(model, d, callbacks, budget, paths, config, resuming, verbose):
         print(f"Resuming {name} from epoch {budget.state['epochs_done']} "
               f"({budget.state['seconds'] / 60:.1f} min already trained).")
     if "initial_val_loss" not in budget.state:
-        budget.state["initial_val_loss"] = _val_loss(model, d["val_ds"])
+        budget.state["initial_val_loss"] = _val_loss(model, sets.val)
         _write_json(paths["state"], budget.state)
     if budget.state.get("fit_done"):  # killed after fit() ended, before the save: nothing left to train
         print(f"{name}: training had finished ({budget.state['epochs_done']} epochs); saving it.")
         return False
     # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
-    model.fit(d["train_ds"], validation_data=d["val_ds"], epochs=config["epochs"], callbacks=callbacks,
+    model.fit(sets.train, validation_data=sets.val, epochs=config["epochs"], callbacks=callbacks,
               verbose=0 if verbose == "lines" else verbose, shuffle=False)
     budget.state["fit_done"] = True
     _write_json(paths["state"], budget.state)
     return True
 
 
-def write_record(model_name, builder, model, budget, history, config, info, calibration, session_seconds):
-    """The record saved beside the model: what was trained, on what, how long, how well, with what."""
+def write_record(spec, model, budget, history, config, info, calibration, session_seconds):
+    """The record saved beside the model: what was trained, on what, how long, how well, with what.
+    (Its key `kind` is the model's family, as in the published records.)"""
     import tensorflow as tf
     epochs_run, seconds = budget.state["epochs_done"], budget.state["seconds"]
-    val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see recover_run_files
+    val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see store.recover_run_files
     record = dict(
-        model=model_name, kind=builder.kind, inputs=builder.inputs, outputs=builder.outputs,
+        model=spec.name, kind=spec.family, inputs=spec.inputs, outputs=spec.outputs,
         params=int(model.count_params()), epochs_run=epochs_run,
         best_epoch=first + int(np.argmin(val[first:])) + 1, best_val_loss=float(np.min(val[first:])),
         stopped_by="time budget" if budget.stopped else "epochs",
@@ -530,7 +427,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--data", default="cifar10",
+    p.add_argument("--data", default=datasets.DEFAULT,
                    help="cifar10 (default), landscapes ($LANDSCAPES_DIR), or a folder of photos")
     p.add_argument("--image-size", type=int, default=None, help="training size in pixels (default 32 for "
                    "cifar10, 64 for folders); a multiple of the model's stride")

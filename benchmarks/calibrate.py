@@ -1,5 +1,5 @@
 """Choose a trained colorizer_6's decoding again (mix, temperature, gain) on its validation split,
-with the rule and grid of models.calibrate_colorizer_6 — after the grid changed, say. Training does
+with the rule and grid of calibration.calibrate_colorizer_6 — after the grid changed, say. Training does
 this itself; the model file and its record are updated in place (the weights are not touched).
 
     python benchmarks/calibrate.py landscapes/colorizer_6 colorizer_6 [--models-dir saved_models]
@@ -13,9 +13,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import calibration  # noqa: E402
+import data  # noqa: E402
 import models  # noqa: E402
 import store  # noqa: E402
-import training  # noqa: E402
 
 
 def main():
@@ -27,10 +28,11 @@ def main():
         path = store.resolve(name, args.models_dir)
         model, record = store.load(path), store.record(path)
         cfg = record["config"]
-        data_arg = cfg["data"]  # "cifar10", or a folder dataset by name ("landscapes": $LANDSCAPES_DIR)
-        d = training.prepare_data(models.spec(model.name), data_arg, cfg["image_size"], None, cfg["subset"],
-                                  cfg["seed"], cfg["val_fraction"], cfg["batch_size"], False)
-        cal = models.spec(model.name).calibrate(model, d["calib_images"]())
+        spec = models.MODELS[model.name]
+        dataset = data.get(cfg["data"])  # "cifar10", or a folder dataset by name ("landscapes": $LANDSCAPES_DIR)
+        sets = dataset.training_sets(spec.contract, cfg["image_size"], cfg["subset"], cfg["seed"], cfg["val_fraction"],
+                                     cfg["batch_size"])
+        cal = calibration.calibrate(spec, model, sets.calib_images())
         print(f"{name}: chosen {cal['chosen']}")
         record["calibration"] = cal
         store.save_model(model, path)

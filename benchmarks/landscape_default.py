@@ -34,7 +34,7 @@ def main():
     gray_pred = metrics.baseline(photos)
     per_image = {"gray": metrics.per_image_scores(gray_pred, photos)}
     rows = {"gray": metrics.mean_scores(per_image["gray"], gray_pred)}
-    trained = store.trained(args.models_dir, data.dataset_name(args.data), models.list_models("colorizer"))
+    trained = store.trained(args.models_dir, data.get(args.data).name, models.list_models("colorizer"))
     for name, (model, _) in trained.items():
         pred = Colorizer(model).colorize_array(photos)
         per_image[name] = metrics.per_image_scores(pred, photos)
@@ -47,7 +47,7 @@ def main():
               + ("" if name == "gray" else f"  {metrics.beats(s, rows['gray'])}, "
                                            f"{metrics.surely_beats(per_image[name], per_image['gray'])}"))
     pick, surely = metrics.vivid_and_accurate({n: rows[n] for n in trained}, per_image, per_image["gray"])
-    print(f"default by the rule: {data.dataset_name(args.data)}/{pick}"
+    print(f"default by the rule: {data.get(args.data).name}/{pick}"
           f" ({'most colourful of those surely beating gray on all five' if surely else 'none surely beats gray on all five: best PSNR'})")
 
 

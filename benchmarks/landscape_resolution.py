@@ -45,7 +45,7 @@ def main():
     for size in args.sizes:
         rec = training.train(args.model, data=args.data, image_size=size, epochs=1000, max_minutes=args.minutes,
                              models_dir=f"{args.out}/{size}", verbose="lines")
-        model = store.load(store.path(args.model, f"{args.out}/{size}", data.dataset_name(args.data)))
+        model = store.load(store.path(args.model, f"{args.out}/{size}", data.get(args.data).name))
         scores = metrics.evaluate(Colorizer(model).colorize_array(photos), photos)
         rows.append(dict(size=size, epochs=rec["epochs_run"], **scores))
         print(rows[-1], flush=True)

@@ -12,6 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import contracts  # noqa: E402
 import data  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def photos(name, size):
             fd = data.load_folder_split(name, "train", data.crop_size(size), cache_dir=cache)
             print(f"{name} {label:34s} {time.perf_counter() - t:6.2f} s   {fd.images.shape}, "
                   f"{int(fd.gray.sum())} black-and-white")
-        ds = data.make_folder_train(fd, fd.colour_index(), size, "L", "ab", batch_size=128)
+        ds = data.make_folder_train(fd, fd.colour_index(), size, contracts.get("L", "ab"), batch_size=128)
         t = time.perf_counter()
         n = sum(int(x.shape[0]) for x, _ in ds)
         print(f"{name} streaming pipeline (crop, flip, Lab) {n / (time.perf_counter() - t):8.0f} images/s at {size} px")

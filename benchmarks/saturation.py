@@ -2,7 +2,7 @@
 
     python benchmarks/saturation.py [--model colorizer_3] [--factors 1 1.5 2 2.5]
 
-Multiplies the model's predicted chroma (a*, b*) by each factor (`models.predict_rgb(...,
+Multiplies the model's predicted chroma (a*, b*) by each factor (`colorizer.predict_rgb(...,
 saturation=s)`, `colorize.py --saturation s`) and prints colorfulness, MAE, PSNR, SSIM and acc@2
 on the seeded validation split of the training set (the images checkpoint selection uses, never
 the test set), next to the `gray` baseline. Then names the smallest factor whose colorfulness
@@ -18,10 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import colorizer  # noqa: E402
 import data  # noqa: E402
 import metrics  # noqa: E402
-import models  # noqa: E402
-import training  # noqa: E402
 
 
 def scores(pred, images):
@@ -33,7 +32,7 @@ def scores(pred, images):
 
 def sweep(model, images, factors):
     """[(factor, scores)] for each chroma multiplier, on uint8 RGB `images`."""
-    return [(s, scores(models.predict_rgb(model, images, saturation=s), images)) for s in factors]
+    return [(s, scores(colorizer.predict_rgb(model, images, saturation=s), images)) for s in factors]
 
 
 def smallest_reaching(results, gray_mae, target):
@@ -54,12 +53,12 @@ def main():
     args = p.parse_args()
     for s in args.factors:
         try:
-            models.check_saturation(s)
+            colorizer.check_saturation(s)
         except ValueError as e:
             p.error(str(e))
     from colorizer import Colorizer
     model = Colorizer.load(args.model, args.models_dir).model
-    x, _ = training.load_training_images(args.data_dir)
+    x = data.Cifar10(args.data_dir).train_images()
     _, val_idx = data.split_train_val(len(x), args.val_fraction, args.seed)
     val = x[val_idx]
     g = scores(metrics.baseline(val, "gray"), val)

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import contracts  # noqa: E402
 import data  # noqa: E402
 import machine  # noqa: E402
 import models  # noqa: E402
@@ -56,9 +57,9 @@ class Source:
     """Training images of the benchmark: CIFAR-10 arrays in memory, or a photo folder streamed from
     its memory-mapped cache (random crops at `size`), exactly as training reads them."""
 
-    def __init__(self, n, data_name="cifar10", size=32):
+    def __init__(self, n, data_name=data.DEFAULT, size=32):
         self.size, self.folder = size, None
-        if data_name in (None, "cifar10"):
+        if not isinstance(data.get(data_name), data.PhotoFolder):
             self.images = benchmark_images(n)
             return
         self.folder = data.load_folder_split(data_name, "train", data.crop_size(size))
@@ -68,8 +69,8 @@ class Source:
 
     def dataset(self, inputs, outputs, batch_size):
         if self.folder is None:
-            return data.make_dataset(self.images, inputs, outputs, batch_size, augment=True)
-        return data.make_folder_train(self.folder, self.rows, self.size, inputs, outputs, batch_size)
+            return data.make_dataset(self.images, contracts.get(inputs, outputs), batch_size, augment=True)
+        return data.make_folder_train(self.folder, self.rows, self.size, contracts.get(inputs, outputs), batch_size)
 
     def __len__(self):
         return len(self.images) if self.folder is None else len(self.rows)
@@ -164,7 +165,7 @@ def main():
         intra, inter = (int(v) for v in args.threads.split(","))
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
-    size = args.image_size or data.default_image_size(args.data)
+    size = args.image_size or data.get(args.data).default_image_size
     for name in args.models:
         models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 

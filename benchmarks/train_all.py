@@ -43,7 +43,7 @@ def main():
         if name not in models.MODELS:
             p.error(f"Unknown model '{name}'; choose one of: {', '.join(models.MODELS)}")
     for name in args.models:
-        minutes = args.ae_minutes if models.MODELS[name].kind == "autoencoder" else args.max_minutes
+        minutes = args.ae_minutes if models.MODELS[name].family == "autoencoder" else args.max_minutes
         print(f"=== {name}: {minutes:g} minutes", flush=True)
         training.train(name, epochs=args.epochs, max_minutes=minutes, data=args.data, image_size=args.image_size,
                        data_dir=args.data_dir, models_dir=args.models_dir, overwrite=args.overwrite, verbose="lines")

@@ -8,9 +8,11 @@ import pytest
 from PIL import Image
 
 import colorize
-from colorizer import Colorizer
-import data
+import colorizer
+import colour
 import models
+import photos
+from colorizer import Colorizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -52,7 +54,7 @@ def _inputs(folder):
 
 def _input_L(path):
     with Image.open(path) as img:
-        return data.photo_L(np.asarray(data.pil_to_rgb(img)))
+        return colour.photo_L(np.asarray(photos.pil_to_rgb(img)))
 
 
 @pytest.mark.parametrize("model_name", ["colorizer_3", "colorizer_1", "colorizer_4"])
@@ -71,7 +73,7 @@ def test_cli_every_format_same_size_and_L(tmp_path, models_dir, model_name):
             if stem == "alpha":
                 with Image.open(src) as s:
                     np.testing.assert_array_equal(np.asarray(img.getchannel("A")), np.asarray(s.getchannel("A")))
-        assert np.abs(data.photo_L(rgb) - _input_L(src)).mean() < 1.0, stem
+        assert np.abs(colour.photo_L(rgb) - _input_L(src)).mean() < 1.0, stem
 
 
 def test_output_is_coloured_by_the_model(tmp_path, models_dir):
@@ -82,7 +84,7 @@ def test_output_is_coloured_by_the_model(tmp_path, models_dir):
     bias.assign(np.array([0.5, 0.3], np.float32))  # tanh(0.5)·110 = 50.8 a*, tanh(0.3)·110 = 32.1 b*
     gray = Image.fromarray(np.full((90, 130), 140, np.uint8))
     out = colorize.colorize_image(gray, model, working_size=48)
-    lab = data.rgb_to_lab(np.asarray(out))
+    lab = colour.rgb_to_lab(np.asarray(out))
     assert out.size == (130, 90)
     np.testing.assert_allclose(lab[..., 1].mean(), 110 * np.tanh(0.5), atol=2)
     np.testing.assert_allclose(lab[..., 2].mean(), 110 * np.tanh(0.3), atol=2)
@@ -171,10 +173,10 @@ def _red_model():
 def test_saturation_scales_chroma_keeps_L(s):
     model = _red_model()
     gray = Image.fromarray(np.full((40, 56), 120, np.uint8))
-    lab = data.rgb_to_lab(np.asarray(colorize.colorize_image(gray, model, saturation=s)))
+    lab = colour.rgb_to_lab(np.asarray(colorize.colorize_image(gray, model, saturation=s)))
     np.testing.assert_allclose(lab[..., 1].mean(), s * 110 * np.tanh(0.3), atol=1.5)
     np.testing.assert_allclose(lab[..., 2].mean(), s * 110 * np.tanh(0.2), atol=1.5)
-    np.testing.assert_allclose(lab[..., 0].mean(), data.photo_L(np.full((1, 1, 3), 120, np.uint8)).mean(), atol=1.0)
+    np.testing.assert_allclose(lab[..., 0].mean(), colour.photo_L(np.full((1, 1, 3), 120, np.uint8)).mean(), atol=1.0)
 
 
 def test_cli_rejects_bad_saturation(tmp_path, models_dir, capsys):
@@ -204,6 +206,6 @@ def test_colorizer_keeps_one_model_per_size_and_predicts_at_the_images_size():
     assert c.at(32, 32) is model and c.at(48, 64) is c.at(48, 64) and c.at(48, 64) is not model
     imgs = synthetic_images(3, 48)
     # two paths to one prediction: compared with the cross-CPU tolerance (see conftest)
-    assert_images_match(c.predict_rgb(imgs), models.predict_rgb(models.at_size(model, 48, 48), imgs))
+    assert_images_match(c.predict_rgb(imgs), colorizer.predict_rgb(colorizer.at_size(model, 48, 48), imgs))
     with pytest.raises(ValueError, match="autoencoder_1' is an autoencoder, not a colorizer"):
         Colorizer(models.get_model("autoencoder_1"))

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import colour
+import contracts
 import data
+import photos
 
 # ----------------------------------------------------------------------------- conversions
 
@@ -17,38 +20,38 @@ import data
 ])
 def test_to_grayscale_known_values(rgb, expected):
     img = np.full((2, 3, 3), rgb, np.uint8)
-    g = data.to_grayscale(img)
+    g = colour.to_grayscale(img)
     assert g.shape == (2, 3, 1) and g.dtype == np.float32
     np.testing.assert_allclose(g, expected, atol=1e-6)
 
 
 def test_to_grayscale_rejects_non_rgb():
     with pytest.raises(ValueError, match="3 channels"):
-        data.to_grayscale(np.zeros((4, 4, 2), np.uint8))
+        colour.to_grayscale(np.zeros((4, 4, 2), np.uint8))
 
 
 def test_lab_round_trip_within_one_level(rng):
     img = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    lab = data.rgb_to_lab(img)
+    lab = colour.rgb_to_lab(img)
     assert lab.dtype == np.float32 and lab.shape == img.shape
     assert 0 <= lab[..., 0].min() and lab[..., 0].max() <= 100
-    back = data.to_uint8(data.lab_to_rgb(lab))
+    back = colour.to_uint8(colour.lab_to_rgb(lab))
     assert np.abs(back.astype(int) - img.astype(int)).max() <= 1
 
 
 def test_lab_scaling_round_trip_and_range(rng):
-    lab = data.rgb_to_lab(rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8))
-    L, ab = data.scale_l(lab[..., :1]), data.scale_ab(lab[..., 1:])
+    lab = colour.rgb_to_lab(rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8))
+    L, ab = colour.scale_l(lab[..., :1]), colour.scale_ab(lab[..., 1:])
     assert -1 <= L.min() and L.max() <= 1 and np.abs(ab).max() <= 1.2
-    np.testing.assert_allclose(data.unscale_l(L), lab[..., :1], atol=1e-4)
-    np.testing.assert_allclose(data.unscale_ab(ab), lab[..., 1:], atol=1e-4)
+    np.testing.assert_allclose(colour.unscale_l(L), lab[..., :1], atol=1e-4)
+    np.testing.assert_allclose(colour.unscale_ab(ab), lab[..., 1:], atol=1e-4)
     # white is L=100 -> +1, black L=0 -> -1
-    np.testing.assert_allclose(data.scale_l([0.0, 100.0]), [-1.0, 1.0])
+    np.testing.assert_allclose(colour.scale_l([0.0, 100.0]), [-1.0, 1.0])
 
 
 def test_lab_to_rgb_out_of_gamut_is_finite_and_clipped():
     lab = np.array([[[50, 500, -500], [150, 0, 0], [-20, 90, 90], [np.nan, 0, 0], [100, -300, 300]]], np.float32)
-    rgb = data.lab_to_rgb(lab)
+    rgb = colour.lab_to_rgb(lab)
     assert np.isfinite(rgb).all()
     assert rgb.min() >= 0 and rgb.max() <= 1
     np.testing.assert_allclose(rgb[0, 1], [1, 1, 1], atol=1e-3)  # L clipped to 100 -> white
@@ -56,14 +59,14 @@ def test_lab_to_rgb_out_of_gamut_is_finite_and_clipped():
 
 def test_model_inputs_kinds_and_gray_replication(rng):
     img = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
-    assert data.model_inputs(img, "rgb").shape == (2, 8, 8, 3)
-    assert data.model_inputs(img, "gray").shape == (2, 8, 8, 1)
-    L = data.model_inputs(img, "L")
+    assert contracts.model_inputs(img, "rgb").shape == (2, 8, 8, 3)
+    assert contracts.model_inputs(img, "gray").shape == (2, 8, 8, 1)
+    L = contracts.model_inputs(img, "L")
     assert L.shape == (2, 8, 8, 1) and -1 <= L.min() <= L.max() <= 1
     gray = img[..., 0]
-    np.testing.assert_allclose(data.model_inputs(gray, "gray")[..., 0], gray / 255.0, atol=1e-6)
+    np.testing.assert_allclose(contracts.model_inputs(gray, "gray")[..., 0], gray / 255.0, atol=1e-6)
     with pytest.raises(ValueError, match="'hsv'.*rgb, gray, L"):
-        data.model_inputs(img, "hsv")
+        contracts.model_inputs(img, "hsv")
 
 # ----------------------------------------------------------------------------- image folders
 
@@ -96,7 +99,7 @@ def test_load_image_folder_every_format(tmp_path):
     n_good = _write_folder(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        x, y, classes = data.load_image_folder(tmp_path, image_size=(32, 32))
+        x, y, classes = photos.load_image_folder(tmp_path, image_size=(32, 32))
     messages = [str(w.message) for w in caught]
     assert any("broken.jpg" in m for m in messages), messages
     assert any("notes.txt" in m for m in messages), messages
@@ -113,7 +116,7 @@ def test_load_image_folder_honours_exif_orientation(tmp_path):
     _write_folder(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x, _, _ = data.load_image_folder(tmp_path / "forest", image_size=(40, 20))
+        x, _, _ = photos.load_image_folder(tmp_path / "forest", image_size=(40, 20))
     rotated = x[-1].astype(int)  # files sorted: ..., rotated.jpg last among readable ones
     top, bottom = rotated[:15].reshape(-1, 3).mean(0), rotated[25:].reshape(-1, 3).mean(0)
     assert top[0] > 200 and top[2] < 60, top
@@ -123,21 +126,21 @@ def test_load_image_folder_honours_exif_orientation(tmp_path):
 def test_load_image_folder_flat_folder_is_one_class(tmp_path):
     for i in range(3):
         Image.new("RGB", (10, 12), (i * 50, 0, 0)).save(tmp_path / f"{i}.png")
-    x, y, classes = data.load_image_folder(tmp_path, image_size=(8, 8))
+    x, y, classes = photos.load_image_folder(tmp_path, image_size=(8, 8))
     assert x.shape == (3, 8, 8, 3) and y.tolist() == [0, 0, 0] and classes == [tmp_path.name]
 
 
 def test_load_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        data.load_image_folder(tmp_path / "nowhere")
+        photos.load_image_folder(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no files"):
-        data.load_image_folder(tmp_path / "empty")
+        photos.load_image_folder(tmp_path / "empty")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "a.txt").write_text("x")
     with pytest.raises(ValueError, match="no readable images"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data.load_image_folder(tmp_path / "junk")
+        photos.load_image_folder(tmp_path / "junk")
 
 # ----------------------------------------------------------------------------- CIFAR-10
 
@@ -237,7 +240,7 @@ def test_load_cifar10_real_folder():
     ("L", "ab_bins", 1, 2, (-1, 1), (-1.2, 1.2)),
 ])
 def test_make_dataset_batches(images, inputs, outputs, in_ch, out_ch, in_range, out_range):
-    ds = data.make_dataset(images, inputs, outputs, batch_size=16, seed=0)
+    ds = data.make_dataset(images, contracts.get(inputs, outputs), batch_size=16, seed=0)
     x, y = next(iter(ds))
     assert x.shape == (16, 32, 32, in_ch) and y.shape == (16, 32, 32, out_ch)
     assert x.dtype.name == "float32" and y.dtype.name == "float32"
@@ -248,7 +251,7 @@ def test_make_dataset_batches(images, inputs, outputs, in_ch, out_ch, in_range, 
 
 def test_make_dataset_unknown_task(images):
     with pytest.raises(ValueError, match="'gray', 'ab'"):
-        data.make_dataset(images, "gray", "ab")
+        data.make_dataset(images, contracts.get("gray", "ab"))
 
 
 def test_validation_split_disjoint_and_seeded():
@@ -263,7 +266,7 @@ def test_validation_split_disjoint_and_seeded():
 
 
 def test_make_train_val_sizes(images):
-    train, val = data.make_train_val(images, "gray", "rgb", batch_size=8, val_fraction=0.25)
+    train, val = data.make_train_val(images, contracts.get("gray", "rgb"), batch_size=8, val_fraction=0.25)
     assert sum(int(b[0].shape[0]) for b in train) == 48
     assert sum(int(b[0].shape[0]) for b in val) == 16
 
@@ -273,7 +276,7 @@ def test_show_gray_vs_color(images):
     fig = plots.show_gray_vs_color(images, n=5)
     assert len(fig.axes) == 10
     gray_shown = fig.axes[5].images[0].get_array()
-    np.testing.assert_allclose(gray_shown, data.to_grayscale(images[:1])[0, ..., 0], atol=1e-6)
+    np.testing.assert_allclose(gray_shown, colour.to_grayscale(images[:1])[0, ..., 0], atol=1e-6)
 
 
 def test_lookup_table_lab_matches_skimage():
@@ -283,14 +286,14 @@ def test_lookup_table_lab_matches_skimage():
     r = np.random.default_rng(0)
     rgb = np.concatenate([r.integers(0, 256, (50000, 1, 3), dtype=np.uint8),
                           np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=-1)])  # + every gray
-    np.testing.assert_allclose(data.photo_L(rgb), rgb2lab(rgb / 255.0)[..., 0], atol=1e-3)
+    np.testing.assert_allclose(colour.photo_L(rgb), rgb2lab(rgb / 255.0)[..., 0], atol=1e-3)
     lab = np.stack([r.uniform(0, 100, 50000), r.uniform(-110, 110, 50000), r.uniform(-110, 110, 50000)], -1)
     lab = lab[:, None].astype(np.float32)  # in and out of the sRGB gamut
-    ours = data.photo_lab_to_rgb(lab[..., 0], lab[..., 1:]).astype(int)
-    ref = data.to_uint8(data.lab_to_rgb(lab)).astype(int)
+    ours = colour.photo_lab_to_rgb(lab[..., 0], lab[..., 1:]).astype(int)
+    ref = colour.to_uint8(colour.lab_to_rgb(lab)).astype(int)
     assert np.abs(ours - ref).max() <= 1 and (ours != ref).mean() < 0.01
     exact = rgb2lab(rgb / 255.0).astype(np.float32)  # a photo's own Lab comes back unchanged
-    np.testing.assert_array_equal(data.photo_lab_to_rgb(exact[..., 0], exact[..., 1:]), rgb)
+    np.testing.assert_array_equal(colour.photo_lab_to_rgb(exact[..., 0], exact[..., 1:]), rgb)
 
 
 def test_recombine_full_in_stripes_matches_one_pass():
@@ -298,13 +301,13 @@ def test_recombine_full_in_stripes_matches_one_pass():
     r = np.random.default_rng(1)
     photos = r.integers(0, 256, (2, 300, 411, 3), dtype=np.uint8)
     ab = r.uniform(-60, 60, (2, 40, 56, 2)).astype(np.float32)
-    one = data.recombine_full(photos, ab, rows=1000).astype(int)
-    striped = data.recombine_full(photos, ab, rows=7).astype(int)
+    one = colour.recombine_full(photos, ab, rows=1000).astype(int)
+    striped = colour.recombine_full(photos, ab, rows=7).astype(int)
     assert np.abs(one - striped).max() <= 1 and (one != striped).mean() < 1e-3
 
 
 def test_make_train_val_hands_back_its_split(images):
-    sets = data.make_train_val(images, "L", "ab", batch_size=8, val_fraction=0.25, seed=3)
+    sets = data.make_train_val(images, contracts.get("L", "ab"), batch_size=8, val_fraction=0.25, seed=3)
     train_idx, val_idx = data.split_train_val(len(images), 0.25, 3)
     np.testing.assert_array_equal(sets.train_idx, train_idx)
     np.testing.assert_array_equal(sets.val_idx, val_idx)

@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import calibration
 import colorize
 import colorizer
-from colorizer import Colorizer
+import colour
+import contracts
 import data
 import models
 import store
 import training
+from colorizer import Colorizer
 
 
 def _scene(h, w, seed):
@@ -163,7 +166,7 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     rec = training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
                          models_dir=tmp_path, verbose=0)
     cal = rec["calibration"]
-    assert len(cal["sweep"]) == len(models.MIX_GRID) * len(models.TEMPERATURE_GRID) * len(models.GAIN_GRID)
+    assert len(cal["sweep"]) == len(calibration.MIX_GRID) * len(calibration.TEMPERATURE_GRID) * len(calibration.GAIN_GRID)
     winners = [s for s in cal["sweep"] if s["beats_gray"]]
     if winners:  # the rule: the most colourful setting that beats gray on all five
         assert cal["chosen"]["colorfulness"] == max(s["colorfulness"] for s in winners)
@@ -173,7 +176,7 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     model = store.load(tmp_path / "myscenes" / "colorizer_6.keras")
     layer = model.get_layer("ab_mix")
     assert (layer.mix, layer.temperature, layer.gain) == tuple(cal["chosen"][k] for k in ("mix", "temperature", "gain"))
-    assert models.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
+    assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
 def test_decode_mix_acts_where_the_classifier_is_sure():
@@ -181,14 +184,14 @@ def test_decode_mix_acts_where_the_classifier_is_sure():
     centers[0] = (60.0, 0.0)
     sure, unsure = np.eye(20, dtype=np.float32)[:1], np.full((1, 20), 1 / 20, np.float32)
     reg = np.zeros((1, 2), np.float32)
-    y = lambda probs, a=0.0: np.concatenate([reg + [a / data.AB_SCALE, 0], probs], -1)  # noqa: E731
-    assert data.mix_confidence(sure)[0, 0] == pytest.approx(1.0)
-    assert data.mix_confidence(unsure)[0, 0] == pytest.approx(0.25)
-    assert data.decode_mix(y(sure), centers, mix=1.0)[0, 0] == pytest.approx(60.0, abs=1e-3)
-    assert data.decode_mix(y(unsure), centers, mix=1.0)[0, 0] == pytest.approx(0.25 * 3.0, abs=1e-3)
-    assert data.decode_mix(y(sure), centers, mix=0.0)[0, 0] == pytest.approx(0.0)
-    assert data.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(20.0, rel=1e-4)
-    assert data.decode_mix(y(unsure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(12.5, rel=1e-4)
+    y = lambda probs, a=0.0: np.concatenate([reg + [a / colour.AB_SCALE, 0], probs], -1)  # noqa: E731
+    assert contracts.mix_confidence(sure)[0, 0] == pytest.approx(1.0)
+    assert contracts.mix_confidence(unsure)[0, 0] == pytest.approx(0.25)
+    assert contracts.decode_mix(y(sure), centers, mix=1.0)[0, 0] == pytest.approx(60.0, abs=1e-3)
+    assert contracts.decode_mix(y(unsure), centers, mix=1.0)[0, 0] == pytest.approx(0.25 * 3.0, abs=1e-3)
+    assert contracts.decode_mix(y(sure), centers, mix=0.0)[0, 0] == pytest.approx(0.0)
+    assert contracts.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(20.0, rel=1e-4)
+    assert contracts.decode_mix(y(unsure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(12.5, rel=1e-4)
 
 
 def test_colorize_without_model_uses_the_landscape_model(tmp_path):
@@ -202,8 +205,8 @@ def test_colorize_without_model_uses_the_landscape_model(tmp_path):
     with Image.open(tmp_path / "out" / "in_color.png") as out:
         assert out.size == (150, 75) and out.mode == "RGBA"
         assert (np.asarray(out.getchannel("A")) == 200).all()
-        L_out = data.photo_L(np.asarray(out.convert("RGB")))
-    assert np.abs(L_out - data.photo_L(rgba[..., :3])).mean() < 1.0
+        L_out = colour.photo_L(np.asarray(out.convert("RGB")))
+    assert np.abs(L_out - colour.photo_L(rgba[..., :3])).mean() < 1.0
     assert Colorizer(model).working_shape(75, 150, None) == (64, 128)  # its training size, aspect kept
 
 

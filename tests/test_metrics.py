@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import data
+import colour
 import metrics
 
 
@@ -49,7 +49,7 @@ def test_lab_accuracy_half_right():
 
 def test_ab_auc_constant_error():
     true, pred = _const((200, 60, 60), 1), _const((128, 128, 128), 1)  # reddish vs gray
-    err = np.linalg.norm(data.rgb_to_lab(true)[0, 0, 0, 1:] - data.rgb_to_lab(pred)[0, 0, 0, 1:])
+    err = np.linalg.norm(colour.rgb_to_lab(true)[0, 0, 0, 1:] - colour.rgb_to_lab(pred)[0, 0, 0, 1:])
     assert 20 < err < 150
     # the share within threshold is 0 below err and 1 from it on: area = (151 - ceil(err)) / 151
     assert metrics.ab_auc(pred, true) == pytest.approx((151 - np.ceil(err)) / 151, abs=1e-9)
@@ -86,11 +86,11 @@ def test_baselines_on_known_images():
     red = _const((200, 30, 30), 1)
     gray = metrics.baseline(red, "gray")
     assert np.ptp(gray.astype(int), axis=-1).max() <= 1  # R = G = B
-    L_in, L_out = data.rgb_to_lab(red)[..., 0], data.rgb_to_lab(gray)[..., 0]
+    L_in, L_out = colour.rgb_to_lab(red)[..., 0], colour.rgb_to_lab(gray)[..., 0]
     assert np.abs(L_in - L_out).max() < 0.5  # the input's L is kept
     assert metrics.colorfulness(gray) < 1
     ab = metrics.mean_ab(red)
-    np.testing.assert_allclose(ab, data.rgb_to_lab(red)[0, 0, 0, 1:], atol=1e-3)
+    np.testing.assert_allclose(ab, colour.rgb_to_lab(red)[0, 0, 0, 1:], atol=1e-3)
     back = metrics.baseline(red, "mean_chroma", ab=ab)  # one colour: its mean chroma is itself
     assert np.abs(back.astype(int) - red.astype(int)).max() <= 1
     with pytest.raises(ValueError, match="'sepia'.*gray, mean_chroma"):

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 import keras
 
+import colorizer
+import colour
+import contracts
 import data
+import heads
 import models
 from conftest import assert_images_match, synthetic_images
 
@@ -18,7 +22,7 @@ def _input(model, n=2, seed=0):
     return x * 2 - 1 if inputs == "L" else x
 
 
-def test_registry_lists_and_kinds():
+def test_registry_lists_and_families():
     assert models.list_models("autoencoder") == ["autoencoder_1", "autoencoder_2", "autoencoder_3"]
     assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 7)]
     assert set(ALL) == set(models.MODELS)
@@ -49,17 +53,17 @@ def test_builds_runs_and_has_contract(name):
     elif outputs == "ab":
         assert y.shape[-1] == expected_channels and -1 <= y.min() and y.max() <= 1
     elif outputs == "ab_mix":  # regression ab, then probabilities over the ab bins
-        assert y.shape[-1] == 2 + len(models.codec(model).centers)
+        assert y.shape[-1] == 2 + len(colorizer.codec(model).centers)
         assert -1 <= y[..., :2].min() and y[..., :2].max() <= 1
         np.testing.assert_allclose(y[..., 2:].sum(-1), 1.0, atol=1e-4)
     else:  # probabilities over the ab bins
-        assert y.shape[-1] == len(models.codec(model).centers)
+        assert y.shape[-1] == len(colorizer.codec(model).centers)
         np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_layer_names_unique_and_prefixed(name):
-    model = models.MODELS[name]()
+    model = models.MODELS[name].builder()
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
     sub = [layer for layer in model.layers if isinstance(layer, keras.Model)]
@@ -84,7 +88,7 @@ def test_autoencoders_expose_encoder_and_decoder(name):
     np.testing.assert_allclose(np.asarray(dec(z)), np.asarray(model(x)), atol=1e-6)
     ratio = np.prod(x.shape[1:]) / np.prod(z.shape[1:])
     assert ratio > 1, f"{name} does not compress: {ratio}"
-    assert f"{ratio:g}x" in models.MODELS[name].__doc__  # the docstring states the ratio
+    assert f"{ratio:g}x" in models.MODELS[name].builder.__doc__  # the docstring states the ratio
 
 
 @pytest.mark.parametrize("name,shape", [("colorizer_3", (48, 64, 1)), ("colorizer_4", (24, 40, 1)),
@@ -126,12 +130,12 @@ def test_rebalance_weights_hand_worked():
     # two far-apart bins: smoothing leaves p = (0.75, 0.25); λ = 0.5, Q = 2
     # mix = (0.5*0.75 + 0.25, 0.5*0.25 + 0.25) = (0.625, 0.375) -> 1/mix = (1.6, 2.667)
     # E_p[1/mix] = 0.75*1.6 + 0.25*2.667 = 1.8667 -> w = (0.857, 1.429)
-    w = models.rebalance_weights([[0, 0], [100, 100]], [0.75, 0.25])
+    w = heads.rebalance_weights([[0, 0], [100, 100]], [0.75, 0.25])
     np.testing.assert_allclose(w, [1.6 / 1.86667, 2.66667 / 1.86667], rtol=1e-4)
     # λ = 1 -> uniform weights; rare colours weigh more for λ < 1
-    np.testing.assert_allclose(models.rebalance_weights([[0, 0], [100, 100]], [0.9, 0.1], lam=1.0), [1, 1])
+    np.testing.assert_allclose(heads.rebalance_weights([[0, 0], [100, 100]], [0.9, 0.1], lam=1.0), [1, 1])
     # neighbouring bins share mass through the σ=5 Gaussian: exp(-100/50) = 0.1353 at distance 10
-    w2 = models.rebalance_weights([[0, 0], [10, 0]], [1.0, 0.0], lam=0.0)
+    w2 = heads.rebalance_weights([[0, 0], [10, 0]], [1.0, 0.0], lam=0.0)
     smooth = np.array([1.0, 0.1353353]) / 1.1353353
     np.testing.assert_allclose(w2, 1 / smooth / (smooth * (1 / smooth)).sum(), rtol=1e-5)
 
@@ -139,15 +143,15 @@ def test_rebalance_weights_hand_worked():
 def test_annealed_mean_hand_worked():
     centers = [[0, 0], [10, 0]]
     p = [0.75, 0.25]
-    np.testing.assert_allclose(data.annealed_mean(p, centers, T=1.0), [2.5, 0], atol=1e-6)  # the mean
-    np.testing.assert_allclose(data.annealed_mean(p, centers, T=0.01), [0, 0], atol=1e-6)  # the mode
+    np.testing.assert_allclose(contracts.annealed_mean(p, centers, T=1.0), [2.5, 0], atol=1e-6)  # the mean
+    np.testing.assert_allclose(contracts.annealed_mean(p, centers, T=0.01), [0, 0], atol=1e-6)  # the mode
     # T=0.38: 0.75^(1/0.38) = 0.46905, 0.25^(1/0.38) = 0.026036 -> weight of bin 2 = 0.05259
-    np.testing.assert_allclose(data.annealed_mean(p, centers, T=0.38), [0.5259, 0], atol=1e-3)
+    np.testing.assert_allclose(contracts.annealed_mean(p, centers, T=0.38), [0.5259, 0], atol=1e-3)
 
 
 def test_ab_bin_stats_counts_grid_cells():
     ab = np.array([[1, 2], [3, -4], [12, 0], [-58, 61]], np.float32)
-    centers, prior = models.ab_bin_stats(ab)
+    centers, prior = contracts.ab_bin_stats(ab)
     assert centers.tolist() == [[-60, 60], [0, 0], [10, 0]]
     np.testing.assert_allclose(prior, [0.25, 0.5, 0.25])
 
@@ -156,14 +160,14 @@ def test_colorizer_4_uses_data_bins():
     imgs = synthetic_images(8)
     kw = models.MODELS["colorizer_4"].data_kwargs(imgs)
     model = models.get_model("colorizer_4", **kw)
-    assert model.output_shape[-1] == len(kw["bins"]) < len(models.gamut_bins())
-    np.testing.assert_array_equal(models.codec(model).centers, kw["bins"])
+    assert model.output_shape[-1] == len(kw["centers"]) < len(contracts.gamut_bins())
+    np.testing.assert_array_equal(colorizer.codec(model).centers, kw["centers"])
 
 
 def test_rebalanced_loss_prefers_the_true_bin():
     centers = np.array([[0, 0], [50, 0], [0, 50]], np.float32)
-    loss = models.RebalancedBinLoss(centers, [1.0, 1.0, 1.0])
-    y_true = np.full((1, 1, 1, 2), [50 / data.AB_SCALE, 0], np.float32)
+    loss = heads.RebalancedBinLoss(centers, [1.0, 1.0, 1.0])
+    y_true = np.full((1, 1, 1, 2), [50 / colour.AB_SCALE, 0], np.float32)
     right = np.array([[[[0.05, 0.9, 0.05]]]], np.float32)
     wrong = np.array([[[[0.9, 0.05, 0.05]]]], np.float32)
     assert float(loss(y_true, right)) < float(loss(y_true, wrong))
@@ -174,7 +178,7 @@ def test_rebalanced_loss_prefers_the_true_bin():
 
 def _fit(model, imgs, epochs, batch_size=16):
     inputs, outputs = models.contract(model)
-    ds = data.make_dataset(imgs, inputs, outputs, batch_size=batch_size, seed=0)
+    ds = data.make_dataset(imgs, contracts.get(inputs, outputs), batch_size=batch_size, seed=0)
     return model.fit(ds, epochs=epochs, verbose=0).history["loss"]
 
 
@@ -192,8 +196,8 @@ def test_colorizers_learn_colour_from_luminance(name):
     losses = _fit(model, imgs, 6)
     assert losses[-1] < losses[0], losses
     test = synthetic_images(64, seed=2)
-    gray = np.repeat(data.to_uint8(data.to_grayscale(test)), 3, -1)
-    pred = models.predict_rgb(model, test)
+    gray = np.repeat(colour.to_uint8(colour.to_grayscale(test)), 3, -1)
+    pred = colorizer.predict_rgb(model, test)
     mse = lambda a: np.mean((a.astype(float) - test.astype(float)) ** 2)  # noqa: E731
     assert pred.shape == test.shape and pred.dtype == np.uint8
     assert mse(pred) < mse(gray), (mse(pred), mse(gray))
@@ -202,17 +206,17 @@ def test_colorizers_learn_colour_from_luminance(name):
 def test_predict_rgb_keeps_input_L_for_lab_models():
     model = models.get_model("colorizer_3")
     imgs = synthetic_images(4)
-    out = models.predict_rgb(model, imgs)
-    L_in, L_out = data.rgb_to_lab(imgs)[..., 0], data.rgb_to_lab(out)[..., 0]
+    out = colorizer.predict_rgb(model, imgs)
+    L_in, L_out = colour.rgb_to_lab(imgs)[..., 0], colour.rgb_to_lab(out)[..., 0]
     assert np.abs(L_in - L_out).mean() < 1.0
 
 
 def test_predict_rgb_accepts_gray_and_rejects_float():
     model = models.get_model("colorizer_1")
     gray = synthetic_images(3)[..., 0]
-    assert models.predict_rgb(model, gray).shape == (3, 32, 32, 3)
+    assert colorizer.predict_rgb(model, gray).shape == (3, 32, 32, 3)
     with pytest.raises(ValueError, match="float32"):
-        models.predict_rgb(model, gray.astype(np.float32))
+        colorizer.predict_rgb(model, gray.astype(np.float32))
 
 
 def test_plot_architecture_writes_png(tmp_path):
@@ -226,24 +230,24 @@ def test_plot_architecture_writes_png(tmp_path):
 def test_predict_ab_bins_in_chunks_matches_one_pass():
     """Over 1024 images colorizer_4 is decoded in chunks (a 10,000-image test set would need 10 GB
     of bin probabilities at once); the result is the same as decoding each image alone."""
-    model = models.get_model("colorizer_4", bins=models.gamut_bins()[:12])
+    model = models.get_model("colorizer_4", centers=contracts.gamut_bins()[:12])
     imgs = np.repeat(synthetic_images(3), 342, axis=0)[:1025]
-    ab = models.predict_ab(model, imgs)
+    ab = colorizer.predict_ab(model, imgs)
     assert ab.shape == (1025, 32, 32, 2)
-    np.testing.assert_allclose(ab[-1], models.predict_ab(model, imgs[-1:])[0], atol=1e-4)
+    np.testing.assert_allclose(ab[-1], colorizer.predict_ab(model, imgs[-1:])[0], atol=1e-4)
 
 
 def test_at_size_rebuilds_fully_convolutional_models_only():
     model = models.get_model("colorizer_3")
-    big = models.at_size(model, 48, 64)
+    big = colorizer.at_size(model, 48, 64)
     assert big.input_shape[1:3] == (48, 64) and big.output_shape[1:3] == (48, 64)
     for a, b in zip(big.get_weights(), model.get_weights()):  # the trained weights carried over
         np.testing.assert_array_equal(a, b)
-    assert models.at_size(model, 32, 32) is model
+    assert colorizer.at_size(model, 32, 32) is model
     with pytest.raises(ValueError, match="divisible by 8, got 30x64"):
-        models.at_size(model, 30, 64)
+        colorizer.at_size(model, 30, 64)
     with pytest.raises(ValueError, match="fixed input size"):
-        models.at_size(models.get_model("colorizer_1"), 64, 64)
+        colorizer.at_size(models.get_model("colorizer_1"), 64, 64)
 
 
 @pytest.mark.parametrize("name", ["colorizer_1", "colorizer_3"])
@@ -256,20 +260,20 @@ def test_predict_rgb_saturation_scales_chroma(name):
         model.get_layer("ab").bias.assign(np.array([0.2, -0.15], np.float32))
     else:
         model.get_layer("rgb").bias.assign(np.array([0.6, 0.0, -0.6], np.float32))  # before the sigmoid
-    base = models.predict_rgb(model, imgs)
-    assert_images_match(models.predict_rgb(model, imgs, saturation=1.0), base)  # a tolerance: see conftest
-    chroma = lambda x: np.hypot(*np.moveaxis(data.rgb_to_lab(x)[..., 1:], -1, 0)).mean()  # noqa: E731
-    gray = models.predict_rgb(model, imgs, saturation=0)
+    base = colorizer.predict_rgb(model, imgs)
+    assert_images_match(colorizer.predict_rgb(model, imgs, saturation=1.0), base)  # a tolerance: see conftest
+    chroma = lambda x: np.hypot(*np.moveaxis(colour.rgb_to_lab(x)[..., 1:], -1, 0)).mean()  # noqa: E731
+    gray = colorizer.predict_rgb(model, imgs, saturation=0)
     assert chroma(gray) < 0.5 < chroma(base)
-    assert 1.6 < chroma(models.predict_rgb(model, imgs, saturation=2)) / chroma(base) < 2.1
-    L = lambda x: data.rgb_to_lab(x)[..., 0]  # noqa: E731
+    assert 1.6 < chroma(colorizer.predict_rgb(model, imgs, saturation=2)) / chroma(base) < 2.1
+    L = lambda x: colour.rgb_to_lab(x)[..., 0]  # noqa: E731
     assert np.abs(L(gray) - L(base)).mean() < 1.0
 
 
 @pytest.mark.parametrize("bad", [-0.5, 5.5, float("nan"), "vivid", None])
 def test_saturation_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="saturation must be a number from 0 to 5"):
-        models.predict_rgb(models.get_model("colorizer_1"), synthetic_images(2), saturation=bad)
+        colorizer.predict_rgb(models.get_model("colorizer_1"), synthetic_images(2), saturation=bad)
 
 
 def test_shipped_models_predict_as_before_the_refactoring():
@@ -283,7 +287,7 @@ def test_shipped_models_predict_as_before_the_refactoring():
     before = np.load(root / "tests" / "data" / "predictions_before.npz")
     for name in ALL[:8]:
         model = store.load(root / "saved_models" / f"{name}.keras")
-        assert_images_match(models.predict_rgb(model, before["images"]), before[name], err_msg=name)
+        assert_images_match(colorizer.predict_rgb(model, before["images"]), before[name], err_msg=name)
     for name in ("colorizer_1", "colorizer_3", "colorizer_4"):
         model = store.load(root / "saved_models" / f"{name}.keras")
         out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
@@ -307,45 +311,45 @@ def test_published_colorizers_predict_as_before_the_codecs():
         model = store.load(root / "saved_models" / (key.replace("__", "/") + ".keras"))
         x = before["images64"] if key.startswith("landscapes") else before["images"]
         if f"photo_{key}" in before:
-            assert_images_match(models.predict_rgb(model, x), before[key], err_msg=key)
+            assert_images_match(colorizer.predict_rgb(model, x), before[key], err_msg=key)
             out = np.asarray(colorize.colorize_image(Image.fromarray(before["photo"]), model))
             assert_images_match(out, before[f"photo_{key}"], err_msg=key)
-        assert_images_match(models.predict_rgb(model, x, saturation=1.5), before[f"sat_{key}"], err_msg=key)
+        assert_images_match(colorizer.predict_rgb(model, x, saturation=1.5), before[f"sat_{key}"], err_msg=key)
 
 
 @pytest.mark.parametrize("contract", [("rgb", "rgb"), ("gray", "rgb"), ("L", "ab")])
 def test_codec_decodes_its_own_target_back_to_the_images(contract):
     imgs = synthetic_images(4, 16)
-    codec = data.codec(*contract)
+    codec = contracts.get(*contract).codec()
     x, y = codec.pair(imgs)
     np.testing.assert_array_equal(x, codec.encode(imgs))
     np.testing.assert_array_equal(y, codec.target(imgs))
     assert np.abs(codec.decode(y, x).astype(int) - imgs).max() <= 1
-    np.testing.assert_allclose(codec.ab(y), data.rgb_to_lab(imgs)[..., 1:], atol=0.5)
+    np.testing.assert_allclose(codec.ab(y), colour.rgb_to_lab(imgs)[..., 1:], atol=0.5)
 
 
 def test_unknown_contract_and_bins_without_centres_are_named():
     with pytest.raises(ValueError, match=r"Unknown I/O contract \('L', 'hsv'\)"):
-        data.codec("L", "hsv")
+        contracts.get("L", "hsv").codec()
     with pytest.raises(ValueError, match="needs the bin centres"):
-        data.codec("L", "ab_bins").ab(np.ones((1, 2, 2, 3), np.float32) / 3)
+        contracts.get("L", "ab_bins").codec().ab(np.ones((1, 2, 2, 3), np.float32) / 3)
 
 
 @pytest.mark.parametrize("name", ["colorizer_3", "colorizer_4", "colorizer_6"])
 def test_one_lab_conversion_per_predicted_batch(name, monkeypatch):
     model = models.get_model(name)
     calls = []
-    real = data.rgb_to_lab
-    monkeypatch.setattr(data, "rgb_to_lab", lambda images: calls.append(np.shape(images)) or real(images))
-    models.predict_rgb(model, synthetic_images(8), saturation=1.5)
+    real = colour.rgb_to_lab
+    monkeypatch.setattr(contracts, "rgb_to_lab", lambda images: calls.append(np.shape(images)) or real(images))
+    colorizer.predict_rgb(model, synthetic_images(8), saturation=1.5)
     assert calls == [(8, 32, 32, 3)]
 
 
 def test_get_model_with_training_images_builds_what_training_builds():
     imgs = synthetic_images(16)
     model = models.get_model("colorizer_4", train_images=imgs)
-    centers, _ = models.ab_bin_stats(data.rgb_to_lab(imgs)[..., 1:])
-    np.testing.assert_array_equal(models.codec(model).centers, centers)
+    centers, _ = contracts.ab_bin_stats(colour.rgb_to_lab(imgs)[..., 1:])
+    np.testing.assert_array_equal(colorizer.codec(model).centers, centers)
     assert models.builder_kwargs("colorizer_3", imgs) == {}  # nothing data-derived
     with pytest.raises(ValueError, match="Unknown model 'colorizer_9'"):
         models.builder_kwargs("colorizer_9")
@@ -360,9 +364,9 @@ def test_prediction_tolerance_catches_real_changes():
     flipped = ref.copy()
     flipped.flat[12345] = flipped.flat[12345] + (1 if flipped.flat[12345] < 255 else -1)
     assert_images_match(flipped, ref)
-    lab = data.rgb_to_lab(ref)
+    lab = colour.rgb_to_lab(ref)
     lab[..., 1:] *= 1.02
-    vivid = data.lab_to_rgb(lab)
+    vivid = colour.lab_to_rgb(lab)
     shifted = ref.copy()
     shifted[..., 2] = np.clip(shifted[..., 2].astype(int) + 1, 0, 255).astype(np.uint8)
     for changed in (vivid, shifted, ref[..., ::-1]):
@@ -377,8 +381,8 @@ def test_colorizer_6_training_layout_gives_the_inference_loss():
     raw logits) instead of Q probabilities repeated to full size; MixLoss gives the same value on
     either layout, and the inference output is unchanged (ab, then the probabilities repeated 2x2)."""
     r = np.random.default_rng(0)
-    centers = models.gamut_bins()[::20]
-    layer = models.ABMix(centers)
+    centers = contracts.gamut_bins()[::20]
+    layer = heads.ABMix(centers)
     ab = keras.ops.convert_to_tensor(r.uniform(-0.5, 0.5, (2, 8, 8, 2)).astype("float32"))
     logits = keras.ops.convert_to_tensor(r.normal(0, 2, (2, 4, 4, len(centers))).astype("float32"))
     y_true = keras.ops.convert_to_tensor(r.uniform(-0.6, 0.6, (2, 8, 8, 2)).astype("float32"))
@@ -387,6 +391,6 @@ def test_colorizer_6_training_layout_gives_the_inference_loss():
     assert tuple(infer_out.shape) == (2, 8, 8, 2 + len(centers))
     np.testing.assert_allclose(np.asarray(infer_out)[..., :2], np.asarray(ab))
     np.testing.assert_allclose(np.asarray(infer_out)[:, 1::2, ::2, 2:], np.asarray(keras.ops.softmax(logits)), rtol=1e-6)
-    loss = models.MixLoss(centers, np.ones(len(centers), np.float32))
+    loss = heads.MixLoss(centers, np.ones(len(centers), np.float32))
     assert float(loss(y_true, train_out)) > 0.1
     np.testing.assert_allclose(float(loss(y_true, train_out)), float(loss(y_true, infer_out)), rtol=1e-4)

@@ -10,11 +10,12 @@ from PIL import Image
 
 import colorize
 import colorizer
-from colorizer import Colorizer
 import data
 import models
+import photos
 import store
 import training
+from colorizer import Colorizer
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        images, keep = data._read_many(files, (8, 8))  # the read path of load_image_folder and the folder cache
+        images, keep = photos.read_many(files, (8, 8))  # the read path of load_image_folder and the folder cache
     assert len(images) == int(keep.sum()) and all(im.shape == (8, 8, 3) for im in images)
     skipped = [w for w in caught if str(w.message).startswith("Skipping")]
     assert len(skipped) == len(files) - int(keep.sum()) > 0  # each skipped file named in a warning
@@ -170,7 +171,7 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
 def test_float_image_with_a_nan_row_keeps_its_other_rows():
     a = np.tile(np.linspace(0, 1, 20, dtype=np.float32), (10, 1))
     a[3] = np.nan
-    rgb = np.asarray(data.pil_to_rgb(Image.fromarray(a, "F")))
+    rgb = np.asarray(photos.pil_to_rgb(Image.fromarray(a, "F")))
     assert rgb[0].max() > 200 and (rgb[3] == 0).all()
 
 
@@ -180,7 +181,7 @@ def test_image_folder_skips_checkpoints_and_linked_class_folders(tmp_path):
     (tmp_path / "forest" / ".ipynb_checkpoints").mkdir()
     _png(tmp_path / "forest" / ".ipynb_checkpoints" / "a-checkpoint.png")
     (tmp_path / "system").symlink_to(tmp_path / "forest")
-    x, y, names = data.load_image_folder(tmp_path, (8, 8))
+    x, y, names = photos.load_image_folder(tmp_path, (8, 8))
     assert names == ["forest"] and len(x) == 1
 
 # ----------------------------------------------------------------------------- model files
@@ -300,7 +301,7 @@ def test_32_bit_images_keep_their_tones():
     for values, expected in ((ramp * 65535, ramp * 255), (ramp * 200, ramp * 200),
                              (ramp * 4e6 - 1e6, ramp * 255)):
         img = Image.fromarray(values.astype(np.int32), mode="I")
-        out = np.asarray(data.pil_to_rgb(img))[..., 0].astype(float)
+        out = np.asarray(photos.pil_to_rgb(img))[..., 0].astype(float)
         np.testing.assert_allclose(out, expected, atol=1.0)
 
 
@@ -349,12 +350,12 @@ def test_half_written_checkpoints_fall_back_or_restart_saying_so(broken, cifar_d
 
 
 def test_photo_over_the_pixel_limit_is_refused_by_name_and_the_batch_goes_on(tmp_path, models_dir, monkeypatch, capsys):
-    monkeypatch.setattr(colorizer, "MAX_PHOTO_PIXELS", 1000)
+    monkeypatch.setattr(photos, "MAX_PHOTO_PIXELS", 1000)
     big, small = _png(tmp_path / "big.png", 50, 40), _png(tmp_path / "small.png", 30, 30, seed=1)
     assert _cli([big, small, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "small_color.png").exists() and not (tmp_path / "out" / "big_color.png").exists()
     assert "big.png: a 40x50 photo (2,000 pixels) is larger than the 1,000 pixels" in capsys.readouterr().err
-    with pytest.raises(colorizer.PhotoTooLarge, match="2,000 pixels"):
+    with pytest.raises(photos.PhotoTooLarge, match="2,000 pixels"):
         Colorizer(MODEL).colorize_image(Image.open(big))
 
 

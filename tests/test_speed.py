@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import keras
 
+import heads
 import machine
 import models
 import training
@@ -39,7 +40,7 @@ def test_defaults_are_what_train_the_command_line_and_the_notebook_use():
 
 def test_models_train_with_the_fused_batch_norm_and_save_it_loadable():
     model = models.get_model("colorizer_3")
-    assert any(isinstance(layer, models.FusedBatchNorm) for layer in model.layers)
+    assert any(isinstance(layer, heads.FusedBatchNorm) for layer in model.layers)
 
 
 @pytest.mark.parametrize("name", ["colorizer_6"])
@@ -50,7 +51,7 @@ def test_a_model_trained_under_the_defaults_saves_float32_and_loads_in_safe_mode
     assert "learning_rate" in rec["history"]  # the plateau schedule logs its rate every epoch
     loaded = keras.models.load_model(tmp_path / f"{name}.keras")  # safe_mode
     assert all(w.dtype == "float32" for w in loaded.weights)
-    assert any(isinstance(layer, models.FusedBatchNorm) for layer in loaded.layers)
+    assert any(isinstance(layer, heads.FusedBatchNorm) for layer in loaded.layers)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
     assert np.isfinite(np.asarray(loaded(x, training=False))).all()
 
@@ -60,7 +61,7 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     (the moving variance differs by Bessel's n/(n-1): here 1/2047 of the batch variance's tenth)."""
     import tensorflow as tf
     x = tf.convert_to_tensor(np.random.default_rng(0).normal(1, 2, (8, 16, 16, 4)).astype("float32"))
-    ref, fused = keras.layers.BatchNormalization(momentum=0.9), models.FusedBatchNorm(momentum=0.9)
+    ref, fused = keras.layers.BatchNormalization(momentum=0.9), heads.FusedBatchNorm(momentum=0.9)
     for layer in (ref, fused):
         layer.build(x.shape)
         layer.gamma.assign(np.arange(1, 5, dtype="float32") / 2)
@@ -77,7 +78,7 @@ def test_fused_batch_norm_matches_keras_batch_norm():
 def test_keras_batch_norm_can_still_be_built_for_comparison(monkeypatch):
     monkeypatch.setattr(models, "BATCH_NORM", "keras")
     model = models.get_model("colorizer_3")
-    assert not any(isinstance(layer, models.FusedBatchNorm) for layer in model.layers)
+    assert not any(isinstance(layer, heads.FusedBatchNorm) for layer in model.layers)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 

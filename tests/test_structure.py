@@ -1,5 +1,6 @@
-"""The code's shape, as issue 14 asks it to stay: short functions, no module reaching into another's
-private names, saved-model paths built in store.py only, figures drawn in plots.py only."""
+"""The code's shape, as issues 14 and 21 ask it to stay: modules in layers (none imports one above
+it), short functions, no module reaching into another's private names, saved-model paths built in
+store.py only, figures drawn in plots.py only."""
 import ast
 import pathlib
 
@@ -8,10 +9,34 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY = sorted(p for p in ROOT.glob("*.py"))
 MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 500  # issue 21: no module over ~450 lines
+# The modules from the bottom up, one concern each: a module imports only modules listed before it.
+LAYERS = ["setup_tf", "machine", "colour", "photos", "contracts", "metrics", "data", "heads", "models", "store", "colorizer",
+          "calibration", "plots", "evaluation", "training", "colorize"]
 
 
 def _tree(path):
     return ast.parse(path.read_text(), filename=str(path))
+
+
+def test_every_module_has_its_layer():
+    assert sorted(LAYERS) == sorted(p.stem for p in LIBRARY), "add the new module to LAYERS, above what it imports"
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
+def test_no_module_imports_upwards(path):
+    below = set(LAYERS[:LAYERS.index(path.stem)])
+    imported = {alias.name.split(".")[0] for node in ast.walk(_tree(path)) if isinstance(node, ast.Import)
+                for alias in node.names} | {node.module.split(".")[0] for node in ast.walk(_tree(path))
+                                            if isinstance(node, ast.ImportFrom) and node.module}
+    upward = sorted((imported & set(LAYERS)) - below)
+    assert not upward, f"{path.name} imports {upward}, which are not below it in LAYERS"
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
+def test_modules_are_short(path):
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_MODULE_LINES, f"{path.name} has {n} lines; split it by concern"
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)

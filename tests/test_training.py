@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import keras
 
-import data
+import colorizer
 import models
 import training
 
@@ -34,7 +34,7 @@ def test_train_writes_model_and_record(cifar_dir, tmp_path):
     assert saved["params"] == models.get_model("colorizer_3").count_params()
     assert rec["best_val_loss"] == min(saved["history"]["val_loss"])
     model = keras.models.load_model(tmp_path / "colorizer_3.keras")
-    out = models.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8))
+    out = colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8))
     assert out.shape == (2, 32, 32, 3)
     assert not (tmp_path / "colorizer_3.run").exists()  # work files cleaned up
     assert not list(tmp_path.glob("*.tmp*"))
@@ -168,7 +168,7 @@ def test_bfloat16_training_saves_a_float32_model(cifar_dir, tmp_path, name):
     model = keras.models.load_model(tmp_path / f"{name}.keras")
     inner = getattr(model, "generator", model)
     assert {layer.dtype_policy.name for layer in inner._flatten_layers()} == {"float32"}
-    assert models.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).dtype == np.uint8
+    assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).dtype == np.uint8
 
 
 def test_output_layers_stay_float32_under_mixed_precision():

@@ -1,0 +1,68 @@
+"""Calibration of decoding settings on validation photos after training (colorizer_6's mix,
+temperature and gain), called by training.py by the name a model's spec gives."""
+
+import numpy as np
+
+import colorizer
+import colour
+import contracts
+import metrics
+
+# The decoding grid (a first sweep over mix 0-2, gain 0-3 and T 0.2/0.38 on the landscapes showed T
+# barely matters and gains above 0.5 always lose to gray: the grid is kept where the choice is made).
+MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
+TEMPERATURE_GRID = (0.2,)
+GAIN_GRID = (0.0, 0.15, 0.3)
+CALIBRATION_IMAGES = 1000  # at most this many validation photos (a seeded sample) score each setting
+
+
+def calibrate_colorizer_6(model, photos, seed=0):
+    """Choose colorizer_6's decoding (`mix`, `temperature`, `gain`) on validation photos only (uint8
+    RGB, at the resolution it will be judged at; each is colorized as colorize.py does: predicted
+    at the model's size, the photo's own L kept). Rule (metrics.vivid_and_accurate): the most
+    colourful setting of the grid that beats `gray` on PSNR, SSIM, MAE, acc@2 and AuC at once on
+    these photos, in at least 95% of bootstrap resamples of them; if none does, the setting with the
+    best PSNR. Sets the choice in the model's ABMix layer; returns the sweep."""
+    layer = colorizer.bin_layer(model)
+    if len(photos) > CALIBRATION_IMAGES:
+        photos = photos[np.sort(np.random.default_rng(seed).choice(len(photos), CALIBRATION_IMAGES, replace=False))]
+    h, w = model.input_shape[1:3]
+    small = colour.resize_batch(photos, h, w) if photos.shape[1:3] != (h, w) else photos
+    ab = {(m, T, g): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID}
+    for i in range(0, len(photos), 32):
+        y = colorizer.predict(model, small[i:i + 32], decode=None)  # the raw outputs, decoded below
+        for T in TEMPERATURE_GRID:
+            ab_cls = contracts.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
+            for m in MIX_GRID:
+                for g in GAIN_GRID:
+                    ab[m, T, g].append(contracts.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
+    gray_pred = metrics.baseline(photos)
+    gray_images = metrics.per_image_scores(gray_pred, photos)
+    gray = metrics.mean_scores(gray_images, gray_pred)
+    means, per_image = {}, {}
+    for i, ((m, T, g), parts) in enumerate(ab.items()):
+        pred = colour.recombine_full(photos, np.concatenate(parts))
+        per_image[i] = metrics.per_image_scores(pred, photos)
+        s = metrics.mean_scores(per_image[i], pred)
+        means[i] = dict(mix=m, temperature=T, gain=g, **s, beats_gray=metrics.beats(s, gray),
+                        surely_beats_gray=metrics.surely_beats(per_image[i], gray_images))
+    sweep = list(means.values())
+    chosen = sweep[metrics.vivid_and_accurate(means, per_image, gray_images)[0]]
+    layer.mix, layer.temperature, layer.gain = chosen["mix"], chosen["temperature"], chosen["gain"]
+    return {"chosen": chosen, "gray": gray, "sweep": sweep, "images": len(photos),
+            "rule": "most colourful setting beating gray on PSNR, SSIM, MAE, acc@2 and AuC on validation, in at "
+                    "least 95% of 1000 paired bootstrap resamples of the photos (else the best PSNR)"}
+
+
+
+CALIBRATIONS = {"calibrate_colorizer_6": calibrate_colorizer_6}  # ModelSpec.calibrate -> function
+
+
+def calibrate(spec, model, photos):
+    """Run the calibration `spec` (a ModelSpec) names on `model` with validation `photos`; None when
+    it names none."""
+    if spec.calibrate is None:
+        return None
+    if spec.calibrate not in CALIBRATIONS:
+        raise ValueError(f"Unknown calibration '{spec.calibrate}' of {spec.name}; choose one of: {', '.join(CALIBRATIONS)}")
+    return CALIBRATIONS[spec.calibrate](model, photos)

@@ -1,0 +1,232 @@
+"""I/O contracts: what a model takes and returns, and the codec that converts for it.
+
+    contract = contracts.get("L", "ab")          # a Contract: inputs, outputs, channel counts
+    x, y = contract.codec().pair(uint8_images)    # model input and training target
+    rgb = contract.codec().decode(outputs, x)     # uint8 RGB from what the model returned
+
+A codec is the only place where images become model inputs and training targets, and model
+outputs become chroma or uint8 RGB. A new contract is one `Codec` subclass with `inputs`,
+`outputs` and the channel counts, passed to `register`.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from colour import (AB_SCALE, as_rgb, lab_to_rgb, resize_batch, rgb_to_lab, scale_ab, scale_chroma, scale_l, to_float,
+                    to_grayscale, to_uint8, unscale_ab, unscale_l)
+
+INPUT_CHANNELS = {"rgb": 3, "gray": 1, "L": 1}
+
+
+def model_inputs(images, inputs, size=None):
+    """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input `inputs` ('rgb',
+    'gray' or 'L'; value ranges: colour.py), resized to `size` = (h, w) first if given."""
+    images = as_rgb(images)
+    if size is not None and tuple(images.shape[1:3]) != tuple(size):
+        images = resize_batch(images, *size)
+    if inputs == "rgb":
+        return to_float(images)
+    if inputs == "gray":
+        return to_grayscale(images)
+    if inputs == "L":
+        return scale_l(rgb_to_lab(images)[..., :1])
+    raise ValueError(f"Unknown input kind '{inputs}'; choose one of: rgb, gray, L")
+
+
+# -----------------------------------------------------------------------------
+# Contracts and their codecs
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """One I/O contract: the input kind a model takes, the output it returns, the codec class that
+    converts for it and the channel counts of model input and training target."""
+    inputs: str
+    outputs: str
+    codec_class: type
+
+    @property
+    def input_channels(self):
+        return self.codec_class.input_channels
+
+    @property
+    def target_channels(self):
+        return self.codec_class.target_channels
+
+    def codec(self, **settings):
+        """A codec of this contract; `settings` (bin centres, decoding settings) decode bins."""
+        return self.codec_class(**settings)
+
+
+CONTRACTS = {}  # (inputs, outputs) -> Contract
+
+
+def register(codec_class):
+    """Class decorator: the contract of a Codec subclass, from its `inputs`, `outputs` and channel
+    counts. A new contract is defined by this one class."""
+    CONTRACTS[codec_class.inputs, codec_class.outputs] = Contract(codec_class.inputs, codec_class.outputs,
+                                                                  codec_class)
+    return codec_class
+
+
+def get(inputs, outputs):
+    """The Contract of (`inputs`, `outputs`), or a ValueError naming it and listing the known ones."""
+    if (inputs, outputs) not in CONTRACTS:
+        raise ValueError(f"Unknown I/O contract ({inputs!r}, {outputs!r}); choose one of: {sorted(CONTRACTS)}")
+    return CONTRACTS[inputs, outputs]
+
+
+
+@register
+class Codec:
+    """The `rgb -> rgb` contract (autoencoders); the other codecs change what differs.
+
+    encode(images, size) -> model input (resized to `size` first if given); target(images) -> training target; pair(images) -> both, from one
+    colour conversion; ab(outputs) -> predicted CIE a*, b* in ab units; decode(outputs, encoded,
+    saturation) -> uint8 RGB (Lab contracts keep the encoded input's L, so one RGB -> Lab conversion
+    serves a whole predicted batch)."""
+    inputs, outputs = "rgb", "rgb"
+    input_channels, target_channels = 3, 3
+
+    def encode(self, images, size=None):
+        return model_inputs(images, self.inputs, size)
+
+    def target(self, images):
+        return to_float(as_rgb(images))
+
+    def pair(self, images):
+        return self.encode(images), self.target(images)
+
+    def ab(self, y):
+        return rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
+
+    def decode(self, y, x, saturation=1.0):
+        rgb = to_uint8(y)
+        return rgb if saturation == 1 else scale_chroma(rgb, saturation)
+
+
+@register
+class GrayCodec(Codec):
+    """gray -> rgb (colorizer_1, colorizer_2)."""
+    inputs, input_channels = "gray", 1
+
+
+@register
+class LabCodec(Codec):
+    """L -> ab (colorizer_3, colorizer_5): the model predicts a*, b* for the input's L*."""
+    inputs, outputs = "L", "ab"
+    input_channels, target_channels = 1, 2
+
+    def target(self, images):
+        return self.pair(images)[1]
+
+    def pair(self, images):
+        lab = rgb_to_lab(as_rgb(images))
+        return scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
+
+    def ab(self, y):
+        return unscale_ab(y)
+
+    def decode(self, y, x, saturation=1.0):
+        ab = scale_ab(self.ab(y) * saturation)  # ab units -> model scale -> ab units, as before the codecs
+        return to_uint8(lab_to_rgb(np.concatenate([unscale_l(x), unscale_ab(ab)], axis=-1)))
+
+
+@register
+class BinsCodec(LabCodec):
+    """L -> ab_bins (colorizer_4): probabilities over ab bins, decoded by their annealed mean."""
+    outputs = "ab_bins"
+
+    def __init__(self, centers=None, temperature=0.38):
+        self.centers, self.temperature = centers, temperature
+
+    def ab(self, y):
+        return per_pixel(lambda p: annealed_mean(p, self.bin_centers(), self.temperature), y)
+
+    def bin_centers(self):
+        if self.centers is None:
+            raise ValueError(f"Decoding {self.outputs} needs the bin centres: build the codec from a trained "
+                             f"model (colorizer.codec(model))")
+        return self.centers
+
+
+@register
+class MixCodec(BinsCodec):
+    """L -> ab_mix (colorizer_6): regression ab and bin probabilities, decoded by `decode_mix`."""
+    outputs = "ab_mix"
+
+    def __init__(self, centers=None, mix=1.0, temperature=0.38, gain=0.0):
+        super().__init__(centers, temperature)
+        self.mix, self.gain = mix, gain
+
+    def ab(self, y):
+        return per_pixel(lambda p: decode_mix(p, self.bin_centers(), self.mix, self.temperature, self.gain), y)
+
+
+DECODE_PIXELS = 2 ** 15  # bin probabilities are decoded this many pixels at a time: their float64
+                         # temporaries stay small, whatever the size the model ran at
+
+
+def per_pixel(fn, y):
+    """`fn` applied to the pixels of `y` (..., C) DECODE_PIXELS at a time -> (..., C')."""
+    flat = np.asarray(y).reshape(-1, y.shape[-1])
+    out = np.concatenate([fn(flat[i:i + DECODE_PIXELS]) for i in range(0, len(flat), DECODE_PIXELS)])
+    return out.reshape(y.shape[:-1] + out.shape[-1:])
+
+
+
+def annealed_mean(probs, centers, T=0.38):
+    """Zhang et al. 2016 eq. 5: ab = Σ_q f_T(z)_q c_q with f_T(z) = exp(log z / T) / Σ exp(log z / T)."""
+    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / T
+    logits -= logits.max(-1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(-1, keepdims=True)
+    return (p @ np.asarray(centers, np.float64)).astype(np.float32)
+
+
+def mix_confidence(probs, k=5):
+    """How sure the classifier is of a pixel's colour: the probability mass of its k most likely
+    bins (neighbouring bins of one colour share the mass), from about k/Q (no idea) to 1."""
+    return np.sort(np.asarray(probs, np.float32), axis=-1)[..., -k:].sum(-1, keepdims=True)
+
+
+def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None):
+    """colorizer_6 outputs (..., 2 + Q) -> ab (..., 2) in ab units. With c = mix_confidence:
+    the regression ab moves towards the classifier's annealed-mean colour by w = clip(mix x c, 0, 1),
+    and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure.
+    (`ab_cls`: the annealed mean, when already computed for this temperature.)"""
+    y = np.asarray(y, np.float32)
+    ab_reg, probs = y[..., :2] * AB_SCALE, y[..., 2:]
+    if ab_cls is None:
+        ab_cls = annealed_mean(probs, centers, temperature)
+    c = mix_confidence(probs)
+    w = np.clip(mix * c, 0.0, 1.0)
+    return (ab_reg + w * (ab_cls - ab_reg)) * (1.0 + gain * c)
+
+# ----------------------------------------------------------------------------- ab bins
+
+AB_GRID = 10.0  # ab bin size (Zhang et al. 2016)
+
+
+def gamut_bins(grid=AB_GRID):
+    """Centres (Q, 2), in ab units, of the grid bins that some sRGB colour falls in."""
+    v = np.linspace(0, 1, 64, dtype=np.float32)
+    cube = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(1, -1, 3)
+    ab = rgb_to_lab(cube)[0, :, 1:]
+    return np.unique(np.round(ab / grid), axis=0).astype(np.float32) * grid
+
+
+def ab_bin_stats(ab, grid=AB_GRID):
+    """From training ab values (..., 2) in ab units: (centres (Q, 2) of the occupied grid bins,
+    their empirical probabilities (Q,))."""
+    q = np.round(np.asarray(ab, np.float32).reshape(-1, 2) / grid).astype(np.int32)
+    keys, counts = np.unique(q, axis=0, return_counts=True)
+    return keys.astype(np.float32) * grid, counts / counts.sum()
+
+
+def bin_kwargs(images):
+    """The builder arguments of the bin colorizers computed from training images: the centres of
+    the ab bins they occupy and their empirical prior."""
+    centers, prior = ab_bin_stats(rgb_to_lab(images)[..., 1:])
+    return {"centers": centers, "prior": prior}

@@ -1,0 +1,174 @@
+"""Custom layers and losses: the fused batch norm of the U-Nets, and the output heads and losses of
+the colour-class colorizers (colorizer_4, colorizer_6).
+
+Registered with Keras under the package "colorizers" with the class names that saved `.keras`
+files name, so importing this module (models.py and store.py do) is what lets them load.
+"""
+
+import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
+import numpy as np
+import keras
+from keras import layers
+
+from colour import AB_SCALE
+
+
+def rebalance_weights(centers, prior, lam=0.5, sigma=5.0):
+    """Zhang et al. 2016 eq. 4: w ∝ ((1-λ) p̃ + λ/Q)^-1 with p̃ the prior smoothed by a Gaussian
+    of σ ab units, normalised so that E_p̃[w] = 1."""
+    centers, prior = np.asarray(centers, np.float64), np.asarray(prior, np.float64)
+    d2 = ((centers[:, None] - centers[None]) ** 2).sum(-1)
+    k = np.exp(-d2 / (2 * sigma ** 2))
+    smooth = k @ prior
+    smooth /= smooth.sum()
+    w = 1.0 / ((1 - lam) * smooth + lam / len(prior))
+    return (w / (smooth * w).sum()).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class FusedBatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose training step is TensorFlow's fused kernel (one op for the batch
+    moments, the normalisation and the moving averages, in the input's bfloat16): Keras's generic
+    version spends a third of a U-Net step on element-wise ops (benchmarks/profile_step.py).
+    Inference, masks and other backends take Keras's own path, so a model behaves as with
+    BatchNormalization once trained (the weights are the same four)."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or self.renorm or self.axis not in (-1, 3) \
+                or keras.backend.backend() != "tensorflow":
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+        y, mean, var, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=tf.cast(self.gamma, "float32"), offset=tf.cast(self.beta, "float32"),
+            mean=tf.convert_to_tensor(self.moving_mean), variance=tf.convert_to_tensor(self.moving_variance),
+            epsilon=self.epsilon, exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
+        self.moving_mean.assign(mean)
+        self.moving_variance.assign(var)
+        return keras.ops.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class ABBins(layers.Layer):
+    """Softmax over quantised ab bins; holds the bin centres (ab units) used to decode them."""
+
+    def __init__(self, centers, **kwargs):
+        super().__init__(**kwargs)
+        self.centers = np.asarray(centers, np.float32)
+
+    def call(self, logits):
+        return keras.ops.softmax(logits, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers.tolist()}
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class RebalancedBinLoss(keras.losses.Loss):
+    """Zhang et al.'s multinomial cross-entropy: the ab target (data.py scale) is soft-encoded on
+    the bins with a Gaussian kernel of σ=5 ab units, and each pixel is weighted by the
+    rebalancing weight of its nearest bin."""
+
+    def __init__(self, centers, weights, sigma=5.0, name="rebalanced_bin_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.centers = np.asarray(centers, np.float32)
+        self.weights = np.asarray(weights, np.float32)
+        self.sigma = float(sigma)
+
+    def call(self, y_true, y_pred):
+        soft, w = self.soft_targets(y_true)
+        # probabilities are at most 1: only the floor matters (a clip costs four more passes over Q)
+        log_probs = keras.ops.log(keras.ops.maximum(keras.ops.cast(y_pred, "float32"), 1e-7))
+        return -keras.ops.sum(soft * log_probs, axis=-1) * w
+
+    def from_logits(self, y_true, logits):
+        """The same per-pixel loss from logits (B,H,W,Q): Σ soft·(logsumexp − logit), two passes
+        over Q where log(softmax) takes five (and as many in the gradient)."""
+        soft, w = self.soft_targets(y_true)
+        logits = keras.ops.cast(logits, "float32")
+        return (keras.ops.logsumexp(logits, axis=-1) - keras.ops.sum(soft * logits, axis=-1)) * w
+
+    def soft_targets(self, y_true):
+        """Soft-encoded targets (B,H,W,Q) of ab targets (B,H,W,2), and each pixel's rebalancing weight."""
+        ops = keras.ops
+        ab = ops.cast(y_true, "float32") * AB_SCALE                       # (B,H,W,2)
+        c = ops.convert_to_tensor(self.centers)
+        # |ab - c|^2 as a matmul: no (B,H,W,Q,2) intermediate
+        d2 = ops.sum(ab ** 2, -1, keepdims=True) - 2 * ops.matmul(ab, ops.transpose(c)) + ops.sum(c ** 2, -1)
+        # Gaussian soft-encoding (σ=5) over every bin: beyond the few nearest bins the weights
+        # are < 2 % of the nearest one's, and it avoids a slow top_k over Q.
+        soft = ops.softmax(-d2 / (2 * self.sigma ** 2), axis=-1)
+        return soft, ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers.tolist(), "weights": self.weights.tolist(),
+                "sigma": self.sigma}
+
+
+def space_to_depth(x, block):
+    """(B, H, W, C) -> (B, H/block, W/block, block*block*C): each block's pixels as channels."""
+    h, w, c = x.shape[1:]  # static: models are built for a size
+    x = keras.ops.reshape(x, (-1, h // block, block, w // block, block, c))
+    x = keras.ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return keras.ops.reshape(x, (-1, h // block, w // block, block * block * c))
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class ABMix(layers.Layer):
+    """Output of colorizer_6: the regression head's ab (2 channels, data.py scale, full resolution)
+    followed by the softmax over the Q ab bins, computed at half resolution and repeated to full
+    (Q channels: chroma is smooth, and Q maps at full size would cost more than the whole trunk).
+    Holds the bin centres and the decoding settings (`mix`, `temperature`, `gain`) that
+    `decode_mix` uses; calibration after training sets them."""
+
+    def __init__(self, centers, mix=1.0, temperature=0.38, gain=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.centers = np.asarray(centers, np.float32)
+        self.mix, self.temperature, self.gain = float(mix), float(temperature), float(gain)
+
+    def call(self, inputs, training=False):
+        ab, logits_half = inputs
+        if training:
+            # What the loss needs, at half resolution (TRAINING_LAYOUT): each 2x2 block's ab as 8
+            # channels, then the raw logits. Repeating Q probabilities to full size only for the loss
+            # to take every second pixel back cost more than the whole U-Net (benchmarks/profile_step.py).
+            return keras.ops.concatenate([space_to_depth(ab, 2), logits_half], axis=-1)
+        probs = keras.ops.softmax(logits_half, axis=-1)
+        probs = keras.ops.repeat(keras.ops.repeat(probs, 2, axis=1), 2, axis=2)
+        return keras.ops.concatenate([ab, probs], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers.tolist(), "mix": self.mix,
+                "temperature": self.temperature, "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package="colorizers")
+class MixLoss(keras.losses.Loss):
+    """colorizer_6's loss: L1 on the regression head (colorizer_3's loss) + `cls_weight` x
+    colorizer_4's rebalanced soft-encoded cross-entropy on the classification head."""
+
+    def __init__(self, centers, weights, cls_weight=0.3, sigma=5.0, cls_stride=2, name="l1_plus_bin_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.cls = RebalancedBinLoss(centers, weights, sigma)
+        self.cls_weight, self.cls_stride = float(cls_weight), int(cls_stride)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.cast(y_true, "float32")
+        s = self.cls_stride
+        if y_pred.shape[-1] == 4 * 2 + len(self.cls.centers):  # ABMix's training layout, half resolution
+            # split, not y_pred[..., 8:]: a strided slice's gradient over Q channels costs more than the loss
+            ab_blocks, logits = ops.split(y_pred, [8], axis=-1)
+            l1 = ops.mean(ops.abs(space_to_depth(y_true, 2) - ab_blocks))
+            ce = ops.mean(self.cls.from_logits(y_true[:, ::s, ::s], logits))
+            return l1 + self.cls_weight * ce
+        # the inference layout (evaluate, validation): full resolution, probabilities repeated 2x2
+        l1 = ops.mean(ops.abs(y_true - y_pred[..., :2]))
+        # The class head predicts at half resolution (ABMix repeats each value 2x2): the cross-
+        # entropy is taken once per 2x2 block, on its top-left pixel (random crops move the grid).
+        ce = ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
+        return l1 + self.cls_weight * ce
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.cls.centers.tolist(), "weights": self.cls.weights.tolist(),
+                "cls_weight": self.cls_weight, "sigma": self.cls.sigma, "cls_stride": self.cls_stride}

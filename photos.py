@@ -1,0 +1,137 @@
+"""Reading image files and folders with Pillow: any mode and bit depth to uint8 RGB, EXIF orientation
+honoured, unreadable files skipped with a warning that names them; sub-folders are classes."""
+
+import concurrent.futures
+import os
+import pathlib
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MAX_PHOTO_PIXELS = 200_000_000  # larger photos are refused: memory grows with the photo (README, Performance)
+
+
+def upright(img):
+    """The Pillow image turned as its EXIF orientation says (a copy), or itself when it is upright."""
+    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+
+
+def pil_to_rgb(img):
+    """Any Pillow image (any mode, EXIF-rotated or not) -> upright RGB Pillow image."""
+    img = upright(img)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16- and 32-bit gray: Pillow's convert("RGB") clips at 255, so rescale by hand
+        return Image.fromarray(_integer_gray_to_uint8(np.asarray(img, dtype=np.float64), img.mode)).convert("RGB")
+    if img.mode == "F":
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # a NaN row stays one row
+        a = a * 255 if a.max() <= 1.0 else a
+        return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def _integer_gray_to_uint8(a, mode):
+    """16-bit data (mode I;16, or mode I within 0-65535, as 16-bit PNGs open) / 257; mode I within
+    0-255 as it is; anything else (negative, above 65535: no known white level) stretched from its
+    minimum to its maximum."""
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (lo >= 0 and 255 < hi <= 65535):
+        a = a / 257.0
+    elif lo < 0 or hi > 65535:
+        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
+    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
+
+
+def read_image(path, image_size=None):
+    """Read one file as uint8 RGB `(H, W, 3)`; with `image_size=(H, W)`, centre-crop and resize."""
+    with Image.open(path) as img:
+        rgb = pil_to_rgb(img)
+    if image_size is not None and rgb.size != (image_size[1], image_size[0]):
+        rgb = ImageOps.fit(rgb, (image_size[1], image_size[0]), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def read_many(files, image_size):
+    """Read files in parallel threads (Pillow decodes outside the GIL); skip unreadable ones."""
+    def read(f):
+        try:
+            return read_image(f, image_size)
+        except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
+            return e
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(read, files, chunksize=256))
+    images, keep = [], []
+    for f, r in zip(files, results):
+        ok = not isinstance(r, Exception)
+        if ok:
+            images.append(r)
+        else:
+            warnings.warn(f"Skipping {f}: not a readable image ({type(r).__name__}: {r})", stacklevel=3)
+        keep.append(ok)
+    return images, np.array(keep, dtype=bool)
+
+
+def visible(entries):
+    return sorted(p for p in entries if not p.name.startswith("."))
+
+
+def load_image_folder(path, image_size=(32, 32)):
+    """Load a folder of photos as `(images uint8 (N,H,W,3), labels int64 (N,), class_names)`.
+
+    Each sub-folder is a class (sorted by name); files directly in `path` form one class named
+    after the folder. Every format and mode Pillow reads is accepted (converted to RGB, EXIF
+    orientation honoured); images are centre-cropped and resized to `image_size` = (H, W).
+    Unreadable files are skipped with a warning that names them.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Image folder '{path}' does not exist.")
+    if not path.is_dir():
+        raise NotADirectoryError(f"'{path}' is not a folder; pass a folder of images.")
+    groups = class_files(path)
+    if not groups:
+        raise ValueError(f"Image folder '{path}' contains no files.")
+    files = [f for _, fs in groups for f in fs]
+    labels = np.concatenate([np.full(len(fs), i, np.int64) for i, (_, fs) in enumerate(groups)])
+    images, keep = read_many(files, image_size)
+    if not images:
+        raise ValueError(f"Image folder '{path}' contains no readable images ({len(files)} files tried).")
+    return np.stack(images), labels[keep], [name for name, _ in groups]
+
+
+def class_files(root):
+    """[(class name, sorted files)] of a folder: sub-folders are classes; loose files one class.
+    Hidden entries (.ipynb_checkpoints, .DS_Store) and class folders that are links are ignored."""
+    entries = visible(root.iterdir())
+    # a class folder that is a symbolic link (say, to /usr) is not followed
+    groups = [(d.name, visible(p for p in d.rglob("*") if p.is_file() and not
+                                any(part.startswith(".") for part in p.relative_to(d).parts)))
+              for d in entries if d.is_dir() and not d.is_symlink()]
+    top = [p for p in entries if p.is_file()]
+    if top:
+        groups.append((root.name, top))
+    return [(name, files) for name, files in groups if files]
+
+
+class PhotoTooLarge(ValueError):
+    pass
+
+
+def check_photo_size(width, height):
+    """A PhotoTooLarge error naming the size when a photo has more than MAX_PHOTO_PIXELS pixels."""
+    if width * height > MAX_PHOTO_PIXELS:
+        raise PhotoTooLarge(f"a {width}x{height} photo ({width * height:,} pixels) is larger than the "
+                            f"{MAX_PHOTO_PIXELS:,} pixels colorized at most (memory grows with the photo)")
+
+
+def read_photo(pil_image):
+    """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
+    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
+    check_photo_size(*pil_image.size)
+    img = upright(pil_image)
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = img.convert("RGBA").getchannel("A")
+    return np.asarray(pil_to_rgb(img)), alpha
