@@ -34,8 +34,10 @@ class FusedBatchNorm(layers.BatchNormalization):
     BatchNormalization once trained (the weights are the same four)."""
 
     def call(self, inputs, training=None, mask=None):
+        # the fused kernel takes 4-D NHWC inputs with both gamma and beta and float32 statistics
         if not (training and self.trainable) or mask is not None or self.renorm or self.axis not in (-1, 3) \
-                or keras.backend.backend() != "tensorflow":
+                or len(inputs.shape) != 4 or not (self.center and self.scale) or self.synchronized \
+                or self.variable_dtype != "float32" or keras.backend.backend() != "tensorflow":
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
         y, mean, var, *_ = tf.raw_ops.FusedBatchNormV3(
@@ -149,6 +151,8 @@ class MixLoss(keras.losses.Loss):
     def __init__(self, centers, weights, cls_weight=0.3, sigma=5.0, cls_stride=2, name="l1_plus_bin_ce", **kwargs):
         super().__init__(name=name, **kwargs)
         self.cls = RebalancedBinLoss(centers, weights, sigma)
+        if int(cls_stride) != 2:  # ABMix's class head (and its training layout) is at half resolution
+            raise ValueError(f"MixLoss cls_stride must be 2 (the class head's resolution), got {cls_stride!r}")
         self.cls_weight, self.cls_stride = float(cls_weight), int(cls_stride)
 
     def call(self, y_true, y_pred):

@@ -41,23 +41,29 @@ def matmul_gflops(n=2048, repeats=10, dtype="float32", trials=3):
     """GFLOP/s of an n x n matmul in `dtype` on this host (TensorFlow, all cores): the best of
     `trials` timings, so a busy moment or a cold thread pool does not lower the peak."""
     import tensorflow as tf
-    a = tf.cast(tf.random.normal((n, n)), dtype)
+    with tf.device("/CPU:0"):  # the CPU's peak, even on a host with a GPU
+        a = tf.cast(tf.random.normal((n, n)), dtype)
     f = tf.function(lambda x: tf.matmul(x, x))
     f(a).numpy()
     best = 0.0
     for _ in range(trials):
         t = time.perf_counter()
-        for _ in range(repeats):
-            r = f(a)
+        with tf.device("/CPU:0"):
+            for _ in range(repeats):
+                r = f(a)
         r.numpy()
         best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9)
     return best
 
 
-@functools.lru_cache(maxsize=1)
 def describe(peak=True):
     """{cpu, cores, avx512_bf16, amx, matmul peaks in GFLOP/s} of this host (the peaks measured once
-    per process, ~2 s)."""
+    per process, a few seconds); a fresh dict each call."""
+    return dict(_describe(peak))
+
+
+@functools.lru_cache(maxsize=2)
+def _describe(peak):
     flags = cpu_flags()
     out = dict(cpu=cpu_model(), cores=os.cpu_count(), avx512_bf16="avx512_bf16" in flags, amx="amx_bf16" in flags)
     if peak:

@@ -161,7 +161,7 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
     budget = TimeBudget(max_minutes, paths["state"])
     # first, so that the CSV log sees the learning rate of every epoch; the rate itself is an
     # optimizer variable, backed up and restored with the rest
-    schedule = [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)] \
+    schedule = [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)] \
         if lr_schedule == "plateau" else []
     callbacks = schedule + [
         keras.callbacks.TerminateOnNaN(),
@@ -174,6 +174,21 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
     if verbose == "lines":
         callbacks.append(EpochLines(epochs, max_minutes, budget))
     return callbacks, budget
+
+
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that, in a resumed run, starts from the history's best val_loss and the
+    epochs since it (the rate itself comes back with the backup), as an uninterrupted run would."""
+
+    def __init__(self, history, **kwargs):
+        super().__init__(**kwargs)
+        self.past = list(history.get(kwargs.get("monitor", "val_loss"), []))
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.past:
+            best = int(np.argmin(self.past))
+            self.best, self.wait = self.past[best], len(self.past) - 1 - best
 
 
 class EpochLines(keras.callbacks.Callback):

@@ -56,23 +56,29 @@ def test_a_model_trained_under_the_defaults_saves_float32_and_loads_in_safe_mode
     assert np.isfinite(np.asarray(loaded(x, training=False))).all()
 
 
-def test_fused_batch_norm_matches_keras_batch_norm():
-    """Same outputs, gradients and moving statistics as keras.layers.BatchNormalization in training
-    (the moving variance differs by Bessel's n/(n-1): here 1/2047 of the batch variance's tenth)."""
+@pytest.mark.parametrize("policy, atol, rtol", [("float32", 1e-4, 1e-4), ("mixed_bfloat16", 0.05, 0.02)])
+def test_fused_batch_norm_matches_keras_batch_norm(policy, atol, rtol):
+    """Same outputs, gradients and moving statistics as keras.layers.BatchNormalization in training,
+    in float32 and in the bfloat16 the defaults train in (the moving variance differs by Bessel's
+    n/(n-1): here 1/2047 of the batch variance's tenth)."""
     import tensorflow as tf
     x = tf.convert_to_tensor(np.random.default_rng(0).normal(1, 2, (8, 16, 16, 4)).astype("float32"))
-    ref, fused = keras.layers.BatchNormalization(momentum=0.9), heads.FusedBatchNorm(momentum=0.9)
+    ref = keras.layers.BatchNormalization(momentum=0.9, dtype=policy)
+    fused = heads.FusedBatchNorm(momentum=0.9, dtype=policy)
     for layer in (ref, fused):
         layer.build(x.shape)
         layer.gamma.assign(np.arange(1, 5, dtype="float32") / 2)
+    x = tf.cast(x, ref.compute_dtype)
     with tf.GradientTape(persistent=True) as tape:
-        outs = [layer(x, training=True) for layer in (ref, fused)]
+        outs = [tf.cast(layer(x, training=True), "float32") for layer in (ref, fused)]
         losses = [tf.reduce_sum(o ** 2) for o in outs]
-    np.testing.assert_allclose(outs[1], outs[0], atol=1e-4)
-    np.testing.assert_allclose(tape.gradient(losses[1], fused.gamma), tape.gradient(losses[0], ref.gamma), rtol=1e-4)
+    assert fused.compute_dtype == ref.compute_dtype
+    np.testing.assert_allclose(outs[1], outs[0], atol=atol)
+    np.testing.assert_allclose(tape.gradient(losses[1], fused.gamma), tape.gradient(losses[0], ref.gamma), rtol=rtol)
     np.testing.assert_allclose(fused.moving_mean.numpy(), ref.moving_mean.numpy(), atol=1e-5)
     np.testing.assert_allclose(fused.moving_variance.numpy(), ref.moving_variance.numpy(), rtol=1e-3)
-    np.testing.assert_allclose(fused(x, training=False), ref(x, training=False), atol=1e-3)
+    np.testing.assert_allclose(tf.cast(fused(x, training=False), "float32"), tf.cast(ref(x, training=False), "float32"),
+                               atol=max(atol, 1e-3), rtol=rtol)  # bfloat16: one rounding step apart at most
 
 
 def test_keras_batch_norm_can_still_be_built_for_comparison(monkeypatch):
@@ -90,7 +96,22 @@ def test_bad_lr_schedule_is_refused_before_anything_is_written(tmp_path):
         training.main(["colorizer_3", "--lr-schedule", "cosine", "--models-dir", str(tmp_path)])
 
 
+def test_mix_loss_refuses_a_class_stride_its_head_does_not_have():
+    with pytest.raises(ValueError, match="cls_stride must be 2.*got 4"):
+        heads.MixLoss(np.zeros((3, 2), np.float32), np.ones(3, np.float32), cls_stride=4)
+
+
 def test_machine_description_names_the_cpu_and_its_bfloat16_units():
     d = machine.describe(peak=False)
     assert set(d) == {"cpu", "cores", "avx512_bf16", "amx"} and d["cores"] >= 1 and d["cpu"]
     assert machine.has_bf16() == (d["avx512_bf16"] or d["amx"])
+
+
+def test_plateau_schedule_resumes_from_the_history():
+    """Killed and restarted, the schedule knows the best val_loss so far and how long ago it was."""
+    cb = training.ResumablePlateau({"val_loss": [1.0, 0.9, 0.95, 0.97]}, monitor="val_loss", patience=2)
+    cb.on_train_begin()
+    assert cb.best == 0.9 and cb.wait == 2
+    fresh = training.ResumablePlateau({}, monitor="val_loss", patience=2)
+    fresh.on_train_begin()
+    assert fresh.wait == 0 and fresh.best is None  # Keras takes the first epoch as the best
