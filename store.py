@@ -24,6 +24,8 @@ import models
 
 MODELS_DIR = "saved_models"  # the published, pretrained models (tracked by git)
 TRAIN_DIR = "runs/models"    # where training writes by default (ignored by git): yours never replace the published ones
+# the published models beside the code: found from any working directory when MODELS_DIR is not there
+SHIPPED_DIR = pathlib.Path(__file__).resolve().parent / MODELS_DIR
 
 
 class ModelNotTrained(FileNotFoundError):
@@ -79,6 +81,9 @@ def resolve(name_or_path, models_dir=MODELS_DIR):
         raise ValueError(f"Unknown model '{name_or_path}'; choose one of: {', '.join(models.MODELS)} "
                          f"(optionally as <dataset>/<name>, e.g. landscapes/colorizer_6), or a .keras path")
     p = path(name, models_dir, dataset or data.DEFAULT)
+    if not p.exists() and str(models_dir) == MODELS_DIR:  # the default, run from another directory
+        shipped = path(name, SHIPPED_DIR, dataset or data.DEFAULT)
+        p = shipped if shipped.exists() else p
     if not p.exists():
         data_arg = f" --data {dataset}" if dataset else ""
         raise ModelNotTrained(f"{name_or_path} is not trained yet ({p} does not exist). Train it with:\n"

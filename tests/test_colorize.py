@@ -209,3 +209,14 @@ def test_colorizer_keeps_one_model_per_size_and_predicts_at_the_images_size():
     assert_images_match(c.predict_rgb(imgs), colorizer.predict_rgb(colorizer.at_size(model, 48, 48), imgs))
     with pytest.raises(ValueError, match="autoencoder_1' is an autoencoder, not a colorizer"):
         Colorizer(models.get_model("autoencoder_1"))
+
+
+def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    """`cd elsewhere && python <repo>/colorize.py photo.jpg` finds the shipped default (issue 25, case 3);
+    a models_dir given explicitly is not replaced."""
+    import store
+    monkeypatch.chdir(tmp_path)
+    p = store.resolve("landscapes/colorizer_6")
+    assert p.exists() and p == store.SHIPPED_DIR / "landscapes" / "colorizer_6.keras"
+    with pytest.raises(store.ModelNotTrained, match="not trained yet"):
+        store.resolve("landscapes/colorizer_6", models_dir=tmp_path / "mine")
