@@ -68,6 +68,6 @@ def _describe(peak):
     out = dict(cpu=cpu_model(), cores=os.cpu_count(), avx512_bf16="avx512_bf16" in flags, amx="amx_bf16" in flags)
     if peak:
         out["matmul_gflops_float32"] = round(matmul_gflops(), 1)
-        if has_bf16():
+        if out["avx512_bf16"] or out["amx"]:  # has_bf16(), from the flags already read
             out["matmul_gflops_bfloat16"] = round(matmul_gflops(dtype="bfloat16"), 1)
     return out

@@ -36,6 +36,12 @@ LEVERS = [
 ]
 
 
+def unpack(revision, folder):
+    """The project's files at git `revision`, written into `folder` (today's code, to time beside the new)."""
+    archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+
+
 def run(tree, model, extra, data, size, new):
     cmd = [sys.executable, "benchmarks/throughput.py", "--quick", "--data", data, "--image-size", str(size), model, *extra]
     if new:
@@ -59,8 +65,7 @@ def main():
     levers = [lv for lv in LEVERS if args.levers is None or lv[0] in args.levers]
     results = {}
     with tempfile.TemporaryDirectory() as old:
-        archive = subprocess.run(["git", "archive", args.baseline], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        unpack(args.baseline, old)
         for r in range(args.rounds):
             for model in args.models:
                 for label, extra, which in levers if r % 2 == 0 else reversed(levers):

@@ -24,7 +24,6 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import machine  # noqa: E402
@@ -128,8 +127,6 @@ def profile_model(name, source, settings, steps):
     wall_us = step_s * steps * 1e6
     cores = os.cpu_count() or 1
     cpu = pipeline_cpu_per_image(source, inputs, outputs, batch)
-    top = sorted(((t, us) for (n, t), us in collections.Counter(
-        {k: v for k, v in totals.items()}).items()), key=lambda r: -r[1])
     by_type = collections.Counter()
     for (n, t), us in totals.items():
         by_type[t] += us
@@ -141,7 +138,7 @@ def profile_model(name, source, settings, steps):
         top_op_types={t: round(us / steps / 1e3, 2) for t, us in by_type.most_common(8)},
         ops_over_wall_x_cores=round(op_us / (wall_us * cores), 3),
         pipeline_cpu_ms_per_image=round(1e3 * cpu, 3),
-        pipeline_share_at_this_rate=round(cpu * batch / (step_s * cores), 3), **settings) if top is not None else None
+        pipeline_share_at_this_rate=round(cpu * batch / (step_s * cores), 3), **settings)
 
 
 def main():

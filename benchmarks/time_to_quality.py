@@ -24,7 +24,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from levers import BASELINE  # noqa: E402
+from levers import BASELINE, unpack  # noqa: E402
 import machine  # noqa: E402
 import store  # noqa: E402
 
@@ -64,8 +64,7 @@ def main():
     print(json.dumps(host))
     rows = []
     with tempfile.TemporaryDirectory() as old:
-        archive = subprocess.run(["git", "archive", args.baseline], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        unpack(args.baseline, old)
         for name in args.models:
             before = store.read_json(store.path(name, pathlib.Path(old) / store.MODELS_DIR, "landscapes", ".json"))
             after = store.read_json(store.path(name, ROOT / args.new_dir, "landscapes", ".json"))
