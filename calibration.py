@@ -13,11 +13,12 @@ import metrics
 MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
 TEMPERATURE_GRID = (0.2,)
 GAIN_GRID = (0.0, 0.15, 0.3)
+CHROMA_MIN_GRID = (0.0, 8.0)  # the gain only where the predicted chroma is above this (ab units); 0: everywhere
 CALIBRATION_IMAGES = 1000  # at most this many validation photos (a seeded sample) score each setting
 
 
 def calibrate_colorizer_6(model, photos, seed=0):
-    """Choose colorizer_6's decoding (`mix`, `temperature`, `gain`) on validation photos only (uint8
+    """Choose colorizer_6's decoding (`mix`, `temperature`, `gain`, `chroma_min`) on validation photos only (uint8
     RGB, at the resolution it will be judged at; each is colorized as colorize.py does: predicted
     at the model's size, the photo's own L kept). Rule (metrics.vivid_and_accurate): the most
     colourful setting of the grid that beats `gray` on PSNR, SSIM, MAE, acc@2 and AuC at once on
@@ -28,27 +29,29 @@ def calibrate_colorizer_6(model, photos, seed=0):
         photos = photos[np.sort(np.random.default_rng(seed).choice(len(photos), CALIBRATION_IMAGES, replace=False))]
     h, w = model.input_shape[1:3]
     small = colour.resize_batch(photos, h, w) if photos.shape[1:3] != (h, w) else photos
-    ab = {(m, T, g): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID}
+    ab = {(m, T, g, cm): [] for T in TEMPERATURE_GRID for m in MIX_GRID for g in GAIN_GRID
+          for cm in (CHROMA_MIN_GRID if g else (0.0,))}  # without a gain chroma_min changes nothing
     for i in range(0, len(photos), 32):
         y = colorizer.predict(model, small[i:i + 32], decode=None)  # the raw outputs, decoded below
         for T in TEMPERATURE_GRID:
             ab_cls = contracts.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
-            for m in MIX_GRID:
-                for g in GAIN_GRID:
-                    ab[m, T, g].append(contracts.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls))
+            for (m, t, g, cm), parts in ab.items():
+                if t == T:
+                    parts.append(contracts.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls, chroma_min=cm))
     gray_pred = metrics.baseline(photos)
     gray_images = metrics.per_image_scores(gray_pred, photos)
     gray = metrics.mean_scores(gray_images, gray_pred)
     means, per_image = {}, {}
-    for i, ((m, T, g), parts) in enumerate(ab.items()):
+    for i, ((m, T, g, cm), parts) in enumerate(ab.items()):
         pred = colour.recombine_full(photos, np.concatenate(parts))
         per_image[i] = metrics.per_image_scores(pred, photos)
         s = metrics.mean_scores(per_image[i], pred)
-        means[i] = dict(mix=m, temperature=T, gain=g, **s, beats_gray=metrics.beats(s, gray),
+        means[i] = dict(mix=m, temperature=T, gain=g, chroma_min=cm, **s, beats_gray=metrics.beats(s, gray),
                         surely_beats_gray=metrics.surely_beats(per_image[i], gray_images))
     sweep = list(means.values())
     chosen = sweep[metrics.vivid_and_accurate(means, per_image, gray_images)[0]]
     layer.mix, layer.temperature, layer.gain = chosen["mix"], chosen["temperature"], chosen["gain"]
+    layer.chroma_min = chosen["chroma_min"]
     return {"chosen": chosen, "gray": gray, "sweep": sweep, "images": len(photos),
             "rule": "most colourful setting beating gray on PSNR, SSIM, MAE, acc@2 and AuC on validation, in at "
                     "least 95% of 1000 paired bootstrap resamples of the photos (else the best PSNR)"}

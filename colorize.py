@@ -16,17 +16,21 @@ cannot be read or written is reported and the rest of the batch goes on (exit st
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import argparse
+import errno
+import json
 import os
 import pathlib
 import sys
 import time
-import warnings
 
 from PIL import Image
 
 import store
-from colorizer import DEFAULT_MODEL, MAX_SATURATION, Colorizer, check_saturation, check_working_size, colorizer_names
-from photos import PhotoTooLarge, read_photo
+from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, HintError, check_saturation, check_takes_hints,
+                       check_working_size, colorizer_names)
+from colour import hint_ab
+from machine import remove_stale_temporaries, temp_tag
+from photos import PhotoTooLarge, open_photo
 
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
@@ -47,6 +51,13 @@ def colorize_image(pil_image, model, working_size=None, saturation=1.0):
     return Colorizer.of(model).colorize_image(pil_image, working_size, saturation)
 
 
+def compare(rgb, colorizer, alpha=None, working_size=None, saturation=1.0, hints=None):
+    """A photo (read_photo's uint8 RGB array, and alpha) -> (its colorization, gray | colour side by
+    side), as Pillow images: what `--compare` writes. `hints`: [(x, y, colour)] for a hint model."""
+    color = Colorizer.of(colorizer).colorize_photo(rgb, alpha, working_size, saturation, hints)
+    return color, side_by_side(Image.fromarray(rgb).convert("L"), color)
+
+
 def side_by_side(gray, color):
     """gray | colour, one image."""
     canvas = Image.new("RGB", (gray.width + color.width, max(gray.height, color.height)), "white")
@@ -57,14 +68,43 @@ def side_by_side(gray, color):
 # ----------------------------------------------------------------------------- command line
 
 
-def _expand(inputs):
-    """(file, path relative to the output folder) for every input; folders are walked recursively."""
+def parse_hints(hint_args, hints_file=None):
+    """--hint X,Y,COLOUR values and a --hints JSON file -> [(x, y, colour)] (None without any); a
+    ValueError naming a malformed one. Whether each is inside a photo is checked per photo."""
+    hints = []
+    for text in hint_args:
+        parts = text.split(",", 2)
+        if len(parts) != 3 or not all(v.strip().lstrip("-").isdigit() for v in parts[:2]):
+            raise ValueError(f"--hint {text!r} is not X,Y,COLOUR (e.g. 120,45,#3fa7b5 or 30,200,purple)")
+        hints.append((int(parts[0]), int(parts[1]), parts[2].strip()))
+    if hints_file:
+        try:
+            items = json.loads(pathlib.Path(hints_file).read_text())
+            hints += [(item["x"], item["y"], item["color"]) for item in items]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"--hints {hints_file}: not a JSON list of {{\"x\", \"y\", \"color\"}} ({e})") from None
+    for x, y, colour_ in hints:
+        if not (isinstance(x, int) and isinstance(y, int)):
+            raise ValueError(f"hint x and y must be whole pixels, got x={x!r}, y={y!r}")
+        hint_ab(colour_)  # a ValueError naming a colour that is not one
+    return hints or None
+
+
+OWN_OUTPUTS = (OUTPUT_SUFFIX, "_compare.png")
+
+
+def _expand(inputs, outdir=None):
+    """(file, path relative to the output folder) for every input; folders are walked recursively,
+    leaving out hidden entries, the output folder and this tool's own outputs (so that colorizing
+    a folder into a sub-folder of itself, again and again, never colorizes its own results)."""
+    out = pathlib.Path(outdir).resolve() if outdir is not None else None
     found, missing = [], []
     for raw in inputs:
         p = pathlib.Path(raw)
         if p.is_dir():
             found += [(f, f.relative_to(p)) for f in sorted(p.rglob("*"))
-                      if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)]
+                      if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                      and not f.name.endswith(OWN_OUTPUTS) and not (out and f.resolve().is_relative_to(out))]
         elif p.is_file():
             found.append((p, pathlib.Path(p.name)))
         else:
@@ -80,62 +120,103 @@ def _progress(items):
         return items
 
 
-def save_atomic(image, target):
-    """Write a PNG under a temporary name in the target's folder, then rename it into place: a failed
-    write (full disk) never leaves half a file at `target` nor destroys a previous good one. A
-    target that is a symbolic link is refused, never written through."""
+def save_atomic(image, target, overwrite=True):
+    """Write a PNG under a temporary name in the target's folder, then publish it: a failed write
+    (full disk) never leaves half a file at `target` nor destroys a previous good one. Without
+    `overwrite` it is published by a hard link, which fails if `target` exists: of two processes
+    writing one target exactly one wins, the other gets FileExistsError. A target that is a symbolic
+    link is refused, never written through."""
     target = pathlib.Path(target)
     if target.is_symlink():
         raise OSError(f"{target} is a symbolic link; not writing through it")
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp = target.with_name(f".{target.name}{temp_tag()}")
     try:
         image.save(tmp, format="PNG", compress_level=1)  # fast: big PNGs take seconds at the default level
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _publish_new(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
-    """Colorize one input file into `outdir`; returns None, or the reason it was not done."""
-    target = outdir / rel.parent / (rel.stem + OUTPUT_SUFFIX)
-    compare = outdir / rel.parent / (rel.stem + "_compare.png")
-    written = [target] + ([compare] if args.compare else [])
+def _publish_new(tmp, target):
+    """Move `tmp` to `target` only if `target` does not exist (FileExistsError otherwise), atomically."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: claim the name exclusively, then fill it
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, target)
+
+
+class Skipped(Exception):
+    """An output that exists already (not a failure: a re-run skips the photos it has done)."""
+
+
+def _outputs(f, rel, outdir, args, input_paths, claimed):
+    """The files input `f` writes, checked: inside the output folder, not an input, not claimed by
+    another input of this run (they are claimed here); Skipped when all exist and --overwrite was
+    not given. Returns [(path, whether to write it)]: one that exists is kept unless --overwrite."""
+    root = outdir.resolve()
+    written = [outdir / rel.parent / (rel.stem + s) for s in OWN_OUTPUTS[:1 + bool(args.compare)]]
     for t in written:
         if t in claimed:
-            return f"its output {t} is already written by {claimed[t]} in this run (same name); rename one"
+            raise ValueError(f"its output {t} is already written by {claimed[t]} in this run (same name); rename one")
         if t.is_symlink():
-            return f"{t} is a symbolic link; not writing through it"
-        if t.resolve() in input_paths or (t.exists() and not args.overwrite):
-            return f"{t} exists (an input, or pass --overwrite to replace it)"
+            raise ValueError(f"{t} is a symbolic link; not writing through it")
+        if not t.resolve().is_relative_to(root):
+            raise ValueError(f"{t} leads out of the output folder {outdir} (through a symbolic link); not writing there")
+        if t.resolve() in input_paths:
+            raise ValueError(f"{t} is one of the inputs; not overwriting it")
+    claimed.update({t: f for t in written})
+    todo = [(t, args.overwrite or not t.exists()) for t in written]
+    if not any(write for _, write in todo):
+        raise Skipped(f"{written[0]} exists")
+    return todo
+
+
+def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
+    """Colorize one input file into `outdir`; returns None, or the reason it was not done (Skipped
+    raised when its outputs exist)."""
     try:
-        with warnings.catch_warnings():  # Pillow's decompression-bomb warning: the size is checked below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(f)
-        with img:
-            img.load()
-            rgb, alpha = read_photo(img)
+        todo = _outputs(f, rel, outdir, args, input_paths, claimed)  # Skipped passes through
+    except ValueError as e:
+        return str(e)
+    try:
+        rgb, alpha = open_photo(f)
     except PhotoTooLarge as e:
         return str(e)
     except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
         return f"not a readable image ({type(e).__name__}: {e})"
     try:
-        color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation)
+        color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation, args.hints)
+    except HintError as e:  # a hint outside this photo
+        return str(e)
     except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
         return f"could not colorize it ({type(e).__name__}: {e})"
-    gray = Image.fromarray(rgb).convert("L") if args.compare else None
+    images = [color] + ([side_by_side(Image.fromarray(rgb).convert("L"), color)] if args.compare else [])
+    folder = todo[0][0].parent
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        save_atomic(color, target)
-        if args.compare:
-            save_atomic(side_by_side(gray, color), compare)
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in args.cleaned:  # a killed run's half-written files, once per folder
+            args.cleaned.add(folder)
+            remove_stale_temporaries(folder, ".*.tmp*")
+        for image, (t, write) in zip(images, todo):
+            try:
+                if write:
+                    save_atomic(image, t, args.overwrite)
+            except FileExistsError:
+                raise Skipped(f"{t} exists (written by another process meanwhile)") from None
     except OSError as e:
-        return f"could not write {target} ({type(e).__name__}: {e})"
-    claimed.update({t: f for t in written})
+        hint = " (the disk is full: free some space and run again)" if e.errno == errno.ENOSPC else ""
+        return f"could not write {todo[0][0]} ({type(e).__name__}: {e}){hint}"
     return None
 
 
-def main(argv=None):
+def parser():
     p = argparse.ArgumentParser(description="Colorize grayscale (or colour) photos with a trained colorizer.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
@@ -149,36 +230,58 @@ def main(argv=None):
                    help="multiply the predicted chroma: 1 = as trained (default), 2 = twice as vivid, "
                         f"0 = gray; from 0 to {MAX_SATURATION:g}")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: gray | colour")
+    p.add_argument("--hint", action="append", default=[], metavar="X,Y,COLOUR",
+                   help="a colour hint for a hint model (colorizer_7): x, y in the photo's pixels from the top "
+                        "left, and #rrggbb or a Matplotlib colour name; repeat for several")
+    p.add_argument("--hints", metavar="FILE", help='colour hints from a JSON list of {"x": .., "y": .., "color": ..}')
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     args = p.parse_args(argv)
+    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
+        try:
+            check(value)
+        except ValueError as e:
+            p.error(f"--{e}")
     try:
-        check_working_size(args.working_size)
-    except ValueError as e:
-        p.error(f"--{e}")
-    try:
-        check_saturation(args.saturation)
-    except ValueError as e:
-        p.error(f"--{e}")
-    try:
+        args.hints = parse_hints(args.hint, args.hints)
         colorizer = Colorizer.load(args.model, args.models_dir)
+        check_takes_hints(colorizer.model, [args.hints])
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
 
-    files, missing = _expand(args.inputs)
-    failed = [f"{m}: no such file or folder" for m in missing]
     outdir = pathlib.Path(args.outdir)
+    args.cleaned = set()  # output folders whose stale temporaries were removed in this run
+    files, missing = _expand(args.inputs, outdir)
+    failed = [f"{m}: no such file or folder" for m in missing]
     input_paths = {f.resolve() for f, _ in files}
     claimed = {}  # output path -> the input that writes it: two inputs never share an output
-    done, t0 = 0, time.perf_counter()
-    for f, rel in _progress(files):
-        error = _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed)
-        if error:
-            failed.append(f"{f}: {error}")
-        else:
-            done += 1
+    done, skipped, t0 = 0, [], time.perf_counter()
+    try:
+        for f, rel in _progress(files):
+            try:
+                error = _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed)
+            except Skipped as e:
+                skipped.append(str(e))
+                continue
+            if error:
+                failed.append(f"{f}: {error}")
+            else:
+                done += 1
+    except KeyboardInterrupt:
+        left = len(files) - done - len(skipped) - len(failed) + len(missing)
+        print(f"\ninterrupted: {done} colorized, {len(skipped)} skipped, {len(failed)} failed, {left} left "
+              f"(run the same command again to do the rest)", file=sys.stderr)
+        return 130
     for message in failed:
         print(f"error: {message}", file=sys.stderr)
-    print(f"{done} colorized, {len(failed)} failed, {time.perf_counter() - t0:.1f} s -> {outdir}/")
+    if skipped:
+        print(f"{len(skipped)} skipped: their outputs exist (use --overwrite to replace them), e.g. {skipped[0]}")
+    print(f"{done} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
+          f"-> {outdir}/")
     return 1 if failed else 0
 
 

@@ -21,11 +21,12 @@ import colour
 import models
 import store
 from heads import ABBins, ABMix
-from photos import MAX_PHOTO_PIXELS, PhotoTooLarge, read_photo  # noqa: F401  (the photo side of the API)
+from photos import MAX_PHOTO_PIXELS, PhotoTooLarge, image_batch, read_photo  # noqa: F401  (the photo side of the API)
 
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
+STRIP_FACTOR = 16                # nor on more than this many times working_size² (a long strip's share)
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
 
 
@@ -57,14 +58,15 @@ def bin_layer(model):
 
 def decode_settings(model):
     """What a model with bin outputs decodes with, read from its ABBins/ABMix layer, named as its
-    builder and its codec take them: {"centers"} (+ mix, temperature, gain for ab_mix); {} otherwise."""
+    builder and its codec take them: {"centers"} (+ mix, temperature, gain, chroma_min for ab_mix); {} otherwise."""
     outputs = models.MODELS[model.name].contract.outputs
     if outputs not in ("ab_bins", "ab_mix"):
         return {}
     layer = bin_layer(model)
     if outputs == "ab_bins":
         return {"centers": layer.centers}
-    return {"centers": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain}
+    return {"centers": layer.centers, "mix": layer.mix, "temperature": layer.temperature, "gain": layer.gain,
+            "chroma_min": layer.chroma_min}
 
 
 def codec(model):
@@ -95,18 +97,20 @@ CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a col
                         # probabilities per pixel never exist for a whole test set at once
 
 
-def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0):
+def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0, hints=None):
     """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`; resized to `size` = (h, w)
     first if given), run it, and decode its outputs CHUNK_PIXELS at a time: `decode` "ab" (chroma in
-    ab units), "rgb" (uint8 RGB, chroma times `saturation`) or None (the raw outputs)."""
+    ab units), "rgb" (uint8 RGB, chroma times `saturation`) or None (the raw outputs). `hints`: one
+    list per image of (row, col, a, b) at the model's size, for a model with the L+hints contract."""
     if decode not in ("ab", "rgb", None):
         raise ValueError(f"Unknown decoding {decode!r}; choose one of: 'ab', 'rgb', None")
+    check_takes_hints(model, hints)
     images = np.asarray(images)
     chunk = max(1, CHUNK_PIXELS // int(np.prod(size or images.shape[1:3])))
     codec_ = codec_ or codec(model)  # built here, just before encoding: one pass through contracts.py
     out = []
     for i in range(0, len(images), chunk):
-        x = codec_.encode(images[i:i + chunk], size)
+        x = codec_.encode(images[i:i + chunk], size, **({} if hints is None else {"hints": hints[i:i + chunk]}))
         # one small batch (a photo): a direct call skips predict()'s per-call setup
         y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
             model.predict(x, batch_size=batch_size, verbose=0)
@@ -114,10 +118,47 @@ def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, 
     return np.concatenate(out)
 
 
-def predict_ab(model, images, batch_size=256, codec_=None, size=None):
+def predict_ab(model, images, batch_size=256, codec_=None, size=None, hints=None):
     """Chroma a colorizer predicts for uint8 RGB or gray images (resized to `size` first if given):
     CIE ab `(N,h,w,2)` in ab units, whatever its contract (RGB outputs are converted to Lab)."""
-    return predict(model, images, "ab", batch_size, codec_, size)
+    return predict(model, images, "ab", batch_size, codec_, size, hints=hints)
+
+
+HINT_CONTRACT = "L+hints"
+
+
+class HintError(ValueError):
+    """A colour hint that cannot apply (outside the photo, not a colour, not a hint model)."""
+
+
+def check_takes_hints(model, hints):
+    """A ValueError naming the model and its contract when hints are given to a model without hints."""
+    spec = models.MODELS[model.name]
+    if hints is not None and any(hints) and spec.inputs != HINT_CONTRACT:
+        takers = [n for n, s in models.MODELS.items() if s.inputs == HINT_CONTRACT]
+        raise HintError(f"{model.name} does not take colour hints (its contract is {spec.inputs} -> {spec.outputs}); "
+                         f"use a model with the {HINT_CONTRACT} contract: {', '.join(takers)}")
+
+
+def model_hints(hints, height, width, h, w):
+    """User hints [(x, y, colour)] on a `height` x `width` photo (x, y: its own pixels from the top
+    left; colour: '#rrggbb', a Matplotlib colour name or an RGB triple in [0, 1]) -> [(row, col, a,
+    b)] at the model's `h` x `w`; a ValueError naming any hint outside the photo or any non-colour."""
+    out = []
+    for hint in hints or []:
+        try:
+            x, y, colour_ = hint
+        except (TypeError, ValueError):
+            raise HintError(f"a hint is (x, y, colour), got {hint!r}") from None
+        if not all(isinstance(v, (int, np.integer)) for v in (x, y)) or not (0 <= x < width and 0 <= y < height):
+            raise HintError(f"hint at x={x!r}, y={y!r} is outside the {width}x{height} photo (x from 0 to "
+                             f"{width - 1}, y from 0 to {height - 1}, whole pixels)")
+        try:
+            a, b = colour.hint_ab(colour_)
+        except ValueError as e:
+            raise HintError(str(e)) from None
+        out.append((int((y + 0.5) * h / height), int((x + 0.5) * w / width), a, b))
+    return out
 
 
 MAX_SATURATION = 5.0
@@ -180,8 +221,9 @@ class Colorizer:
     def working_shape(self, height, width, working_size=None):
         """(h, w) the model runs at for a `height` x `width` photo: the short side is `working_size`
         (default: the trained size), the aspect ratio kept and rounded to the model's stride, and at
-        most MAX_MODEL_PIXELS in all (a very long strip is shrunk further, so memory stays bounded);
-        a fixed-size model runs at its size."""
+        most MAX_MODEL_PIXELS in all, nor more than STRIP_FACTOR x working size² (a very long strip
+        is shrunk further: the model's memory grows with its pixels, and chroma is smooth along a
+        strip); a fixed-size model runs at its size."""
         trained, stride = tuple(self.model.input_shape[1:3]), self.spec.stride
         working_size = check_working_size(working_size)
         if stride is None:
@@ -189,14 +231,15 @@ class Colorizer:
                 raise ValueError(f"{self.name} has a fixed input size {trained[0]}x{trained[1]}; "
                                  f"--working-size {working_size} is not possible")
             return trained
-        scale = (working_size or min(trained)) / min(height, width)
-        scale = min(scale, (MAX_MODEL_PIXELS / (height * width)) ** 0.5)
+        short = working_size or min(trained)
+        cap = min(MAX_MODEL_PIXELS, STRIP_FACTOR * short * short)
+        scale = min(short / min(height, width), (cap / (height * width)) ** 0.5)
         h, w = (max(stride, int(round(v * scale / stride)) * stride) for v in (height, width))
-        if h * w > MAX_MODEL_PIXELS:  # a strip a few pixels wide: rounding up its short side to the stride
+        if h * w > cap:  # a strip a few pixels wide: rounding up its short side to the stride
             if h >= w:
-                h = max(stride, MAX_MODEL_PIXELS // w // stride * stride)
+                h = max(stride, cap // w // stride * stride)
             else:
-                w = max(stride, MAX_MODEL_PIXELS // h // stride * stride)
+                w = max(stride, cap // h // stride * stride)
         return h, w
 
     def predict_rgb(self, images, saturation=1.0, batch_size=256):
@@ -205,24 +248,36 @@ class Colorizer:
         h, w = np.asarray(images).shape[1:3]
         return predict_rgb(self.at(h, w), images, batch_size, saturation)
 
-    def colorize_array(self, images, working_size=None, saturation=1.0):
-        """Colorize uint8 RGB (or gray) photos `(N, H, W, 3)` of one size -> uint8 RGB of the same
-        shape: each photo's own full-resolution L* is kept; the model predicts a*, b* at the
-        working size (`working_shape`), which are upsampled bilinearly and recombined with that L*."""
+    def colorize_array(self, images, working_size=None, saturation=1.0, hints=None):
+        """Colorize one photo `(H, W)` / `(H, W, C)` or a batch of one size `(N, H, W, C)`, C = 1
+        (gray), 3 (RGB) or 4 (RGBA: alpha kept), uint8 or float in [0, 1] (photos.image_batch) ->
+        uint8 RGB (RGBA) of the same form: each photo's own full-resolution L* is kept; the model
+        predicts a*, b* at the working size (`working_shape`), upsampled and recombined with that L*.
+        `hints` (a model with the L+hints contract): [(x, y, colour)] for one photo, or one such
+        list per photo of a batch (model_hints)."""
         saturation = check_saturation(saturation)
-        h, w = self.working_shape(*np.shape(images)[1:3], working_size)
+        images, alpha, single = image_batch(images)
+        H, W = images.shape[1:3]
+        h, w = self.working_shape(H, W, working_size)
+        if hints is not None:
+            check_takes_hints(self.model, [hints])
+            hints = [model_hints(p, H, W, h, w) for p in ([hints] if single else hints)]
         # down through the modules once: resize and encode (contracts, colour), run, decode, recombine
-        ab = predict_ab(self.at(h, w), images, size=(h, w)) * saturation
-        return colour.recombine_full(images, ab)
+        ab = predict_ab(self.at(h, w), images, size=(h, w), hints=hints) * saturation
+        out = colour.recombine_full(images, ab)
+        if alpha is not None:
+            out = np.concatenate([out, alpha], axis=-1)
+        return out[0] if single else out
 
-    def colorize_image(self, pil_image, working_size=None, saturation=1.0):
+    def colorize_image(self, pil_image, working_size=None, saturation=1.0, hints=None):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
-        the same width and height. `saturation` multiplies the predicted chroma (1: as trained)."""
-        return self.colorize_photo(*read_photo(pil_image), working_size, saturation)
+        the same width and height. `saturation` multiplies the predicted chroma (1: as trained);
+        `hints` [(x, y, colour)] guide a hint model (colorizer_7)."""
+        return self.colorize_photo(*read_photo(pil_image), working_size, saturation, hints)
 
-    def colorize_photo(self, rgb, alpha=None, working_size=None, saturation=1.0):
+    def colorize_photo(self, rgb, alpha=None, working_size=None, saturation=1.0, hints=None):
         """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image."""
-        out = Image.fromarray(self.colorize_array(rgb[None], working_size, saturation)[0])
+        out = Image.fromarray(self.colorize_array(rgb, working_size, saturation, hints))
         if alpha is not None:
             out.putalpha(alpha)
         return out

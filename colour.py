@@ -87,6 +87,19 @@ def as_rgb(images):
         return np.repeat(images.reshape(images.shape[:3] + (1,)) if images.ndim == 3 else images, 3, axis=-1)
     return images
 
+def hint_ab(colour):
+    """A colour hint ('#rrggbb', a Matplotlib colour name, or an RGB triple in [0, 1]) -> its CIE
+    (a*, b*); a ValueError naming it when it is not a colour."""
+    from matplotlib.colors import to_rgb
+    try:
+        rgb = np.asarray(to_rgb(colour), np.float64)
+    except (ValueError, TypeError):
+        raise ValueError(f"hint colour {colour!r} is not a colour; use #rrggbb or a Matplotlib colour name "
+                         f"(e.g. 'turquoise')") from None
+    a, b = rgb_to_lab((rgb * 255 + 0.5).astype(np.uint8)[None, None, None])[0, 0, 0, 1:]
+    return float(a), float(b)
+
+
 def scale_chroma(rgb, saturation):
     """uint8 RGB with its CIE a*, b* multiplied by `saturation` (L* kept)."""
     lab = rgb_to_lab(rgb)
@@ -117,22 +130,28 @@ def resize_batch(images, height, width):
     return np.stack([np.asarray(Image.fromarray(im).resize((width, height), method)) for im in images])
 
 
-def recombine_full(images, ab_small, rows=256):
+def recombine_full(images, ab_small, tile=1 << 20):
     """Full-resolution uint8 RGB (or gray) photos (N, H, W, 3) + chroma a*, b* predicted at a small size
     (N, h, w, 2) -> uint8 RGB (N, H, W, 3): the chroma upsampled bilinearly (it is smooth) and
-    recombined with each photo's own full-resolution L*, a stripe of `rows` rows at a time, so the
-    working memory beyond the input and output photos does not grow with their size."""
+    recombined with each photo's own full-resolution L*, one tile of at most `tile` pixels at a time
+    (stripes of rows, cut into columns too when a row is long), so the working memory beyond the
+    input and output photos does not grow with their size or shape."""
     images = as_rgb(images)
     n, H, W = images.shape[:3]
     out = np.empty_like(images)
+    rows = max(1, min(H, tile // W))
+    cols = max(1, min(W, tile // rows))
     for i in range(n):
         planes = [Image.fromarray(np.ascontiguousarray(ab_small[i, ..., k], np.float32)) for k in range(2)]
-        h = planes[0].height
+        h, w = planes[0].height, planes[0].width
         for r in range(0, H, rows):
             r1 = min(H, r + rows)
-            box = (0, r * h / H, planes[0].width, r1 * h / H)  # this stripe's rows in the small image
-            ab = np.stack([np.asarray(p.resize((W, r1 - r), Image.Resampling.BILINEAR, box=box)) for p in planes], -1)
-            out[i, r:r1] = photo_lab_to_rgb(photo_L(images[i, r:r1]), ab)
+            for c in range(0, W, cols):
+                c1 = min(W, c + cols)
+                box = (c * w / W, r * h / H, c1 * w / W, r1 * h / H)  # this tile in the small image
+                ab = np.stack([np.asarray(p.resize((c1 - c, r1 - r), Image.Resampling.BILINEAR, box=box))
+                               for p in planes], -1)
+                out[i, r:r1, c:c1] = photo_lab_to_rgb(photo_L(images[i, r:r1, c:c1]), ab)
     return out
 
 

@@ -156,12 +156,74 @@ class MixCodec(BinsCodec):
     """L -> ab_mix (colorizer_6): regression ab and bin probabilities, decoded by `decode_mix`."""
     outputs = "ab_mix"
 
-    def __init__(self, centers=None, mix=1.0, temperature=0.38, gain=0.0):
+    def __init__(self, centers=None, mix=1.0, temperature=0.38, gain=0.0, chroma_min=0.0):
         super().__init__(centers, temperature)
-        self.mix, self.gain = mix, gain
+        self.mix, self.gain, self.chroma_min = mix, gain, chroma_min
 
     def ab(self, y):
-        return per_pixel(lambda p: decode_mix(p, self.bin_centers(), self.mix, self.temperature, self.gain), y)
+        return per_pixel(lambda p: decode_mix(p, self.bin_centers(), self.mix, self.temperature, self.gain,
+                                              chroma_min=self.chroma_min), y)
+
+
+@register
+class HintCodec(LabCodec):
+    """L + colour hints -> ab (colorizer_7, user-guided; Zhang et al. 2017): the input is L*, the
+    hinted chroma (a*, b* on a small square where a colour was given, 0 elsewhere) and a mask (1
+    there). `encode(images, size, hints)` paints the user's hints; `pair` (training) simulates them
+    from the ground truth (`simulate_hints`), so a model learns to follow them and to colorize alone."""
+    inputs, outputs = "L+hints", "ab"
+    input_channels, target_channels = 4, 2
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)  # the simulated hints of training: seeded, new each batch
+
+    def encode(self, images, size=None, hints=None):
+        L = model_inputs(images, "L", size)
+        return np.concatenate([L, paint_hints(L.shape[:3], hints)], axis=-1)
+
+    def pair(self, images):
+        lab = rgb_to_lab(as_rgb(images))
+        L, ab = scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
+        return np.concatenate([L, simulate_hints(ab, self.rng)], axis=-1), ab
+
+    def decode(self, y, x, saturation=1.0):
+        return super().decode(y, x[..., :1], saturation)
+
+
+HINT_PATCH = 3          # a user's hint covers this many model pixels square (training: 1 to 5)
+NO_HINT_SHARE = 0.5     # simulated: the share of training photos without any hint (colorize alone)
+MEAN_HINTS = 8          # simulated: otherwise a geometric number of hints with this mean
+
+
+def paint_hints(shape, hints=None, patch=HINT_PATCH):
+    """Hint channels (N, h, w, 3): scaled a*, b* and a mask, for `hints` = one list per image of
+    (row, col, a, b) at the model's resolution (a*, b* in ab units), each painted on a `patch`-pixel
+    square centred there; zeros (no hint) where None."""
+    n, h, w = shape
+    out = np.zeros((n, h, w, 3), np.float32)
+    for i, points in enumerate(hints or []):
+        for row, col, a, b in points:
+            r0, c0 = int(row) - patch // 2, int(col) - patch // 2
+            box = (i, slice(max(0, r0), max(0, r0 + patch)), slice(max(0, c0), max(0, c0 + patch)))
+            out[box] = (a / AB_SCALE, b / AB_SCALE, 1.0)
+    return out
+
+
+def simulate_hints(ab, rng):
+    """Training hints from the true chroma `ab` (N, h, w, 2, model scale): per photo none (a share
+    NO_HINT_SHARE of them, and always for a photo without colour), else a geometric number of
+    squares of 1 to 5 pixels at random places, each holding the mean chroma of its square."""
+    n, h, w = ab.shape[:3]
+    out = np.zeros((n, h, w, 3), np.float32)
+    for i in range(n):
+        if rng.random() < NO_HINT_SHARE or np.abs(ab[i]).max() * AB_SCALE < 2:
+            continue
+        for _ in range(min(rng.geometric(1 / MEAN_HINTS), 4 * MEAN_HINTS)):
+            p = int(rng.integers(1, 6))
+            r, c = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
+            out[i, r:r + p, c:c + p, :2] = ab[i, r:r + p, c:c + p].mean(axis=(0, 1))
+            out[i, r:r + p, c:c + p, 2] = 1.0
+    return out
 
 
 DECODE_PIXELS = 2 ** 15  # bin probabilities are decoded this many pixels at a time: their float64
@@ -191,10 +253,12 @@ def mix_confidence(probs, k=5):
     return np.sort(np.asarray(probs, np.float32), axis=-1)[..., -k:].sum(-1, keepdims=True)
 
 
-def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None):
+def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None, chroma_min=0.0):
     """colorizer_6 outputs (..., 2 + Q) -> ab (..., 2) in ab units. With c = mix_confidence:
     the regression ab moves towards the classifier's annealed-mean colour by w = clip(mix x c, 0, 1),
-    and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure.
+    and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure, and
+    (with `chroma_min` > 0) only where that chroma is already above `chroma_min` ab units, so that
+    near-neutral pixels (rock, haze, snow) stay as neutral as predicted.
     (`ab_cls`: the annealed mean, when already computed for this temperature.)"""
     y = np.asarray(y, np.float32)
     ab_reg, probs = y[..., :2] * AB_SCALE, y[..., 2:]
@@ -202,7 +266,10 @@ def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None):
         ab_cls = annealed_mean(probs, centers, temperature)
     c = mix_confidence(probs)
     w = np.clip(mix * c, 0.0, 1.0)
-    return (ab_reg + w * (ab_cls - ab_reg)) * (1.0 + gain * c)
+    ab = ab_reg + w * (ab_cls - ab_reg)
+    if chroma_min > 0:
+        c = c * (np.linalg.norm(ab, axis=-1, keepdims=True) > chroma_min)
+    return ab * (1.0 + gain * c)
 
 # ----------------------------------------------------------------------------- ab bins
 

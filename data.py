@@ -10,11 +10,15 @@ import dataclasses
 import hashlib
 import os
 import pathlib
+import shutil
 import warnings
 
 import numpy as np
 
+import machine
 import photos
+from pipelines import (TrainVal, centre_crops, crop_size, make_dataset, make_folder_train, make_train_val,  # noqa: F401
+                       random_crops, sample_rows, shard_rows, split_train_val)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -192,8 +196,8 @@ def load_folder_split(data, split="train", size=72, cache_dir=None, chunk=512):
             img_path.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
     if not (img_path.exists() and meta_path.exists()):
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = img_path.with_suffix(f".tmp{os.getpid()}.npy")
+        _make_room(cache_dir, len(files) * size * size * 3, f"{len(files)} photos at {size} px")
+        tmp = img_path.with_suffix(f"{machine.temp_tag()}.npy")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3))
         n, labels = 0, []
         for i in range(0, len(files), chunk):
@@ -209,10 +213,23 @@ def load_folder_split(data, split="train", size=72, cache_dir=None, chunk=512):
             tmp.unlink()
             raise ValueError(f"Image folder '{root}' has no readable {split} photos ({len(files)} files tried).")
         full = np.load(tmp, mmap_mode="r")
-        gray = np.concatenate([_gray_mask(full[j:j + chunk]) for j in range(0, n, chunk)])
+        gray = np.concatenate([_gray_mask(full[j:min(n, j + chunk)]) for j in range(0, n, chunk)])  # readable rows
         np.savez(meta_path, labels=np.asarray(labels, np.int64), gray=gray, n=n, class_names=np.array(names))
         os.replace(tmp, img_path)
     return _open_folder_cache(img_path, meta_path, len(files), size)
+
+
+def _make_room(cache_dir, nbytes, what):
+    """Create the cache folder, remove temporaries that killed cache builds left there, and refuse
+    (before writing anything) when the disk has not room for `nbytes` more, saying how much is needed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for p in machine.remove_stale_temporaries(cache_dir, "*.tmp*"):
+        print(f"note: removed {p.name}, left in the photo cache by a run that no longer exists")
+    free = shutil.disk_usage(cache_dir).free
+    if nbytes + (256 << 20) > free:  # and a margin for the models and logs
+        raise OSError(f"The photo cache for {what} needs {nbytes / 2**30:.2f} GB in {cache_dir}, but only "
+                      f"{free / 2**30:.2f} GB are free there: free some space, choose a smaller image size, "
+                      f"or set COLORIZE_CACHE to a folder on a larger disk")
 
 
 def _open_folder_cache(img_path, meta_path, n_files, size):
@@ -231,115 +248,6 @@ def _gray_mask(images):
     return (x.max(-1) - x.min(-1)).reshape(len(x), -1).max(1) <= GRAY_TOLERANCE
 
 
-def crop_size(image_size):
-    """Square size at which a folder is cached for training at `image_size`: an eighth larger,
-    so random crops move the frame (centre crops for validation and evaluation)."""
-    return int(image_size) + int(image_size) // 8
-
-
-def random_crops(images, size, rng, flip=True):
-    """Random `size` x `size` crops (and horizontal flips) of uint8 images (N, S, S, 3)."""
-    n, s = len(images), images.shape[1]
-    out = np.empty((n, size, size, 3), np.uint8)
-    ys, xs = rng.integers(0, s - size + 1, n), rng.integers(0, s - size + 1, n)
-    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
-    for i in range(n):
-        crop = images[i, ys[i]:ys[i] + size, xs[i]:xs[i] + size]
-        out[i] = crop[:, ::-1] if flips[i] else crop
-    return out
-
-
-def centre_crops(images, size):
-    s = images.shape[1]
-    o = (s - size) // 2
-    return np.asarray(images[:, o:o + size, o:o + size])
-
-
-def make_folder_train(fd, index, image_size, contract, batch_size=128, seed=0, drop_remainder=False):
-    """Streaming training pipeline over FolderData rows `index`: each epoch a seeded shuffle,
-    batches read from the memory-mapped cache in sorted order, random crops and flips, encoded for
-    the model's contract; a background thread and prefetch keep it ahead of training."""
-    import tensorflow as tf
-    index = np.asarray(index)
-    state = {"epoch": 0}
-    pair = contract.codec().pair
-
-    def batches():
-        rng = np.random.default_rng([seed, state["epoch"]])
-        state["epoch"] += 1
-        order = rng.permutation(index)
-        stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
-        for i in range(0, stop, batch_size):
-            rows = np.sort(order[i:i + batch_size])
-            yield pair(random_crops(fd.images[rows], image_size, rng))
-
-    x_ch, y_ch = contract.input_channels, contract.target_channels
-    sig = (tf.TensorSpec((None, image_size, image_size, x_ch), tf.float32),
-           tf.TensorSpec((None, image_size, image_size, y_ch), tf.float32))
-    ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
-    n_batches = len(index) // batch_size + (0 if drop_remainder or len(index) % batch_size == 0 else 1)
-    # a known length: Keras shows progress and does not warn that the generator "ran out of data"
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(4)
-
-
-# -----------------------------------------------------------------------------
-# Pipelines
-
-def split_train_val(n, val_fraction=0.1, seed=0):
-    """Seeded split of `range(n)` into disjoint sorted `(train_idx, val_idx)` index arrays."""
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-def _flip(x, y):
-    import tensorflow as tf
-    flip = tf.random.uniform([]) < 0.5
-    return tf.cond(flip, lambda: (tf.reverse(x, [1]), tf.reverse(y, [1])), lambda: (x, y))
-
-
-def make_dataset(images, contract, batch_size=32, shuffle=True, seed=0, augment=False, drop_remainder=False):
-    """uint8 RGB images -> batched, cached, prefetched `tf.data.Dataset` of `(input, target)`,
-    encoded by a model's `contract` (contracts.Contract). `augment` adds random horizontal flips.
-    """
-    import tensorflow as tf
-    x, y = contract.codec().pair(images)
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if shuffle:
-        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment:
-        ds = ds.map(_flip, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-class TrainVal(tuple):
-    """(train dataset, validation dataset), with the split they came from as `.train_idx`, `.val_idx`."""
-    train_idx = val_idx = None
-
-
-def make_train_val(images, contract, batch_size=32, val_fraction=0.1, seed=0, augment=True,
-                   drop_remainder=False):
-    """Training and validation datasets, the validation split carved out of `images` (a training set);
-    unpacks as `train, val`, and hands back its split as `.train_idx` and `.val_idx`."""
-    train_idx, val_idx = split_train_val(len(images), val_fraction, seed)
-    train = make_dataset(images[train_idx], contract, batch_size, shuffle=True, seed=seed,
-                         augment=augment, drop_remainder=drop_remainder)
-    val = make_dataset(images[val_idx], contract, batch_size, shuffle=False, drop_remainder=drop_remainder)
-    out = TrainVal((train, val))
-    out.train_idx, out.val_idx = train_idx, val_idx
-    return out
-
-
-def sample_rows(n, subset, seed):
-    """A seeded, sorted random sample of `subset` of `range(n)` (a folder is ordered by class, so
-    never the first N)."""
-    if not 0 < subset <= n:
-        raise ValueError(f"subset must be between 1 and {n}, got {subset}")
-    return np.sort(np.random.default_rng(seed).choice(n, subset, replace=False))
-
 # -----------------------------------------------------------------------------
 # Datasets: one class per kind of source, so that nothing else branches on a dataset's name
 
@@ -356,6 +264,9 @@ class TrainingSets:
     info: dict
 
 
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 512  # training sizes a photo folder accepts (its cache grows with size²)
+
+
 class Dataset:
     """A dataset models are trained and evaluated on. `name` names it in records and configs;
     its models are saved in the sub-folder `subfolder` of a models folder ("" for the top, None for
@@ -365,7 +276,10 @@ class Dataset:
     default_image_size = 64  # the training size when none is given
 
     def check_image_size(self, image_size):
-        """Refuse a training size the dataset cannot give (nothing to refuse by default)."""
+        """Refuse a training size the dataset cannot give, naming the range."""
+        if not isinstance(image_size, (int, np.integer)) or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, "
+                             f"got {image_size!r}")
 
     def describe(self):
         """What a record says the data was, without local absolute paths."""
@@ -376,8 +290,9 @@ class Dataset:
         raise NotImplementedError
 
     def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
-                      drop_remainder=False):
-        """TrainingSets for a model's `contract` at `image_size`."""
+                      drop_remainder=False, shard=None):
+        """TrainingSets for a model's `contract` at `image_size` (worker `shard` = (i, n)'s part of the
+        training and validation pipelines when given; `batch_size` is then that worker's share)."""
         raise NotImplementedError
 
 
@@ -389,9 +304,9 @@ class InMemory(Dataset):
         raise NotImplementedError
 
     def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
-                      drop_remainder=False):
+                      drop_remainder=False, shard=None):
         x = self.train_images(subset, seed)
-        sets = make_train_val(x, contract, batch_size, val_fraction, seed, drop_remainder=drop_remainder)
+        sets = make_train_val(x, contract, batch_size, val_fraction, seed, drop_remainder=drop_remainder, shard=shard)
         return TrainingSets(sets[0], sets[1], x[sets.train_idx], lambda: x[sets.val_idx],
                             dict(data_source=self.describe(), train_images=len(sets.train_idx),
                                  val_images=len(sets.val_idx), gray_skipped=0))
@@ -438,10 +353,16 @@ class PhotoFolder(Dataset):
         return load_folder_split(self.root, "test", size)
 
     def training_sets(self, contract, image_size, subset=None, seed=0, val_fraction=0.1, batch_size=32,
-                      drop_remainder=False):
+                      drop_remainder=False, shard=None):
         fd = load_folder_split(self.root, "train", crop_size(image_size))
         colour = fd.colour_index()
         print(f"{len(fd) - len(colour)} black-and-white photos of {len(fd)} left out of training")
+        need = int(np.ceil(1 / val_fraction)) + 1  # one validation photo and one to train on, at least
+        if len(colour) < need:
+            raise ValueError(f"Image folder '{self.root}' has {len(colour)} colour photos in its training split "
+                             f"({len(fd)} readable, {len(fd) - len(colour)} black-and-white); at least {need} are "
+                             f"needed for a training and a validation part (val_fraction {val_fraction:g}): "
+                             f"colorizers learn colour from colour photos")
         if subset is not None:
             colour = colour[sample_rows(len(colour), subset, seed)]
         t, v = split_train_val(len(colour), val_fraction, seed)
@@ -449,8 +370,8 @@ class PhotoFolder(Dataset):
         val_images = centre_crops(fd.images[val_rows], image_size)
         fit_rows = train_rows[sample_rows(len(train_rows), min(2000, len(train_rows)), seed)]
         return TrainingSets(
-            make_folder_train(fd, train_rows, image_size, contract, batch_size, seed, drop_remainder),
-            make_dataset(val_images, contract, batch_size, shuffle=False, drop_remainder=drop_remainder),
+            make_folder_train(fd, train_rows, image_size, contract, batch_size, seed, drop_remainder, shard),
+            make_dataset(val_images, contract, batch_size, shuffle=False, drop_remainder=drop_remainder, shard=shard),
             centre_crops(fd.images[fit_rows], image_size),
             # decoding settings are chosen on the validation photos at the size they are judged at
             lambda: np.asarray(load_folder_split(self.root, "train", EVAL_SIZE).images[val_rows]),

@@ -11,6 +11,7 @@ import colorizer
 import data
 import metrics
 import models
+import photos as photos_io  # `photos` names dicts of photos here
 import plots
 import store
 from colorizer import Colorizer
@@ -150,6 +151,15 @@ def per_class(pred, true, labels, n_classes=10):
     return {k: np.array(v) for k, v in out.items()}
 
 
+def own_photo(photo=None):
+    """(uint8 RGB, alpha or None, a label) of a user's photo file, read as colorize.py reads it; with
+    None, the scikit-image sample "rocket" (an outdoor scene: sky, trees, grass; no download)."""
+    if photo:
+        return (*photos_io.open_photo(photo), pathlib.Path(photo).name)
+    from skimage import data as skdata
+    return skdata.rocket()[..., :3].astype(np.uint8), None, "rocket (scikit-image sample)"
+
+
 def sample_photos():
     """A few real colour photos shipped with scikit-image (no download): {name: uint8 RGB}."""
     from skimage import data as skdata
@@ -171,16 +181,26 @@ def photos_report(model, photos):
     colorized, rows = {}, []
     for name, img in photos.items():
         gray = np.asarray(Image.fromarray(img).convert("L"))  # what a scanned black-and-white photo gives
-        colorized[name] = colorizer.colorize_array(gray[None])[0]
+        colorized[name] = colorizer.colorize_array(gray)
         rows.append(dict(photo=name, **metrics.evaluate(colorized[name][None], img[None]),
                          gray_psnr=metrics.psnr(metrics.baseline(img[None]), img[None])))
     return colorized, rows
 
 
+def photos_compare(models_by_label, photos):
+    """`photos_report` for several models ({label: model}): ({label: {photo: uint8 RGB}}, rows with a
+    `model` column)."""
+    by_model, rows = {}, []
+    for label, model in models_by_label.items():
+        by_model[label], part = photos_report(model, photos)
+        rows += [dict(model=label, **r) for r in part]
+    return by_model, rows
+
+
 def photos_markdown(rows):
-    lines = ["| photo | PSNR | SSIM | MAE | colorfulness | gray PSNR |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['photo']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['mae']:.2f} | {r['colorfulness']:.1f} | "
-              f"{r['gray_psnr']:.2f} |" for r in rows]
+    lines = ["| photo | model | PSNR | SSIM | MAE | colorfulness | gray PSNR |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['photo']} | {r.get('model', '')} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['mae']:.2f} | "
+              f"{r['colorfulness']:.1f} | {r['gray_psnr']:.2f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -217,6 +237,32 @@ def folder_table(preds, true, trained, train_sample):
     return metrics_table(preds, true, trained)
 
 
+def gray_differences(preds, true, confidence=0.95):
+    """{row: metrics.difference_intervals against `gray`} for every prediction in `preds` (the
+    models; the baselines' rows are left out) on the images `true`."""
+    gray = metrics.per_image_scores(metrics.baseline(true, "gray"), true)
+    return {name: metrics.difference_intervals(metrics.per_image_scores(pred, true), gray, confidence)
+            for name, pred in preds.items()}
+
+
+def differences_markdown(diffs, confidence=0.95):
+    """A Markdown table of `gray_differences`: each metric's mean difference to gray and its interval;
+    a ✓ where the whole interval is on the better side (↑ metrics above 0, MAE below)."""
+    names = list(metrics.ACCURACY_METRICS)
+    head = ["model"] + [metrics.METRICS[k].heading for k in names]
+    lines = [f"Difference to `gray` on the same photos, mean [{confidence:.0%} paired bootstrap interval]; "
+             f"✓: the whole interval is better than gray.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, d in diffs.items():
+        cells = []
+        for k in names:
+            mean, lo, hi = d[k]
+            sure = lo > 0 if metrics.ACCURACY_METRICS[k] > 0 else hi < 0
+            cells.append(f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" ✓" if sure else ""))
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def folder_available(data_name):
     """True when `data_name` resolves to a folder (e.g. 'landscapes' with $LANDSCAPES_DIR set)."""
     try:
@@ -226,14 +272,19 @@ def folder_available(data_name):
         return False
 
 
-def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_show=8, seed=0, progress=print):
+def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_show=8, seed=0, progress=print,
+                  n_photos=None, default=None):
     """The photo-folder part of experiments.ipynb: every colorizer trained on `data_name`, the
     CIFAR-10 `before` model (as colorize.py used it before), gray and mean_chroma, on the folder's
-    colour test photos. Writes `figures_dir`/metrics.csv/.md, colorizations.png (n_show photos at
-    their own resolution), per_class.png, losses.png. Returns (rows, info dict)."""
+    colour test photos (all, or a seeded sample of `n_photos`). Writes `figures_dir`/metrics.csv/.md,
+    vs_gray.md, colorizations.png (n_show photos at their own resolution), per_class.png (of the
+    `default` model's name when trained, else the best PSNR), losses.png. Returns (rows, info dict)."""
     figures_dir = pathlib.Path(figures_dir)
     dataset = data.get(data_name).name
     images, labels, class_names, n_gray = folder_test_set(data_name)
+    if n_photos is not None and n_photos < len(images):
+        pick = np.sort(np.random.default_rng(seed).choice(len(images), n_photos, replace=False))
+        images, labels = images[pick], labels[pick]
     trained = store.trained(models_dir, dataset, models.list_models("colorizer"))
     if before:
         p = store.path(before, models_dir)
@@ -244,19 +295,24 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     sample = np.sort(np.random.default_rng(seed).choice(train.colour_index(), min(2000, len(train)), replace=False))
     rows = folder_table(preds, images, trained, data.centre_crops(train.images[sample], 64))
     table = write_table(rows, figures_dir)
+    vs_gray = differences_markdown(gray_differences(preds, images))
+    (figures_dir / "vs_gray.md").write_text(vs_gray)
     show = np.sort(np.random.default_rng(seed).choice(len(images), min(n_show, len(images)), replace=False))
     cols = {"gray input": plots.gray_column(images[show])} | {n: p[show] for n, p in preds.items()} | \
            {"original": images[show]}
     plots.save(plots.plot_grid(cols, size=1.6), figures_dir / "colorizations.png")
     best = best_colorizer(rows)
-    if best:
-        stats = per_class(preds[best], images, labels, len(class_names))
-        plots.save(plots.plot_per_class(stats, class_names, best), figures_dir / "per_class.png")
+    shown = default if default in preds else best
+    if shown:
+        stats = per_class(preds[shown], images, labels, len(class_names))
+        plots.save(plots.plot_per_class(stats, class_names, shown), figures_dir / "per_class.png")
     records = [rec for name, (_, rec) in trained.items() if rec and name in models.MODELS]
     if records:
         plots.save(plots.plot_losses(records, title=f"{dataset}: train (solid) and validation (dashed) loss"),
              figures_dir / "losses.png")
-    return rows, dict(table=table, best=best, n_colour=len(images), n_gray=n_gray, classes=class_names)
+    return rows, dict(table=table, vs_gray=vs_gray, best=best, default=default if default in preds else None,
+                      per_class=shown, n_colour=len(images), n_gray=n_gray, classes=class_names,
+                      found=[n for n in trained if n in models.MODELS])
 
 
 PUBLISHED = "figures"  # what the README shows; experiments.ipynb writes here only with publish=True

@@ -119,13 +119,14 @@ class ABMix(layers.Layer):
     """Output of colorizer_6: the regression head's ab (2 channels, data.py scale, full resolution)
     followed by the softmax over the Q ab bins, computed at half resolution and repeated to full
     (Q channels: chroma is smooth, and Q maps at full size would cost more than the whole trunk).
-    Holds the bin centres and the decoding settings (`mix`, `temperature`, `gain`) that
+    Holds the bin centres and the decoding settings (`mix`, `temperature`, `gain`, `chroma_min`) that
     `decode_mix` uses; calibration after training sets them."""
 
-    def __init__(self, centers, mix=1.0, temperature=0.38, gain=0.0, **kwargs):
+    def __init__(self, centers, mix=1.0, temperature=0.38, gain=0.0, chroma_min=0.0, **kwargs):
         super().__init__(**kwargs)
         self.centers = np.asarray(centers, np.float32)
         self.mix, self.temperature, self.gain = float(mix), float(temperature), float(gain)
+        self.chroma_min = float(chroma_min)  # models saved before it existed load with 0: as they decoded
 
     def call(self, inputs, training=False):
         ab, logits_half = inputs
@@ -140,7 +141,7 @@ class ABMix(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "centers": self.centers.tolist(), "mix": self.mix,
-                "temperature": self.temperature, "gain": self.gain}
+                "temperature": self.temperature, "gain": self.gain, "chroma_min": self.chroma_min}
 
 
 @keras.saving.register_keras_serializable(package="colorizers")

@@ -8,6 +8,8 @@ import functools
 import os
 import pathlib
 import platform
+import re
+import socket
 import time
 
 
@@ -71,3 +73,55 @@ def _describe(peak):
         if out["avx512_bf16"] or out["amx"]:  # has_bf16(), from the flags already read
             out["matmul_gflops_bfloat16"] = round(matmul_gflops(dtype="bfloat16"), 1)
     return out
+
+
+# ----------------------------------------------------------------------------- processes on this host
+
+_TMP_PID = re.compile(r"\.tmp(\d+)(?:@([A-Za-z0-9_-]+))?")
+
+
+def host_name():
+    return socket.gethostname().split(".")[0] or "host"
+
+
+def temp_tag():
+    """`.tmp<pid>@<host>`: the mark of this process's temporary files (remove_stale_temporaries)."""
+    return f".tmp{os.getpid()}@{re.sub(r'[^A-Za-z0-9_-]', '-', host_name())}"
+
+
+def process_alive(pid):
+    """Whether a process with this id exists on this host (signal 0: nothing is sent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, run by another user
+        pass
+    return True
+
+
+def process_started(pid):
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22), or None: with
+    the pid it identifies a process even after the pid is reused."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def remove_stale_temporaries(folder, pattern="*.tmp*"):
+    """Delete temporaries `<name>.tmp<pid>@<host>…` in `folder` written on this host by a process that
+    no longer exists (a killed run's half-written file); returns the paths removed. Files of live
+    processes, and of other hosts sharing the folder (their pids mean nothing here), are left."""
+    removed, here = [], re.sub(r"[^A-Za-z0-9_-]", "-", host_name())
+    for p in pathlib.Path(folder).glob(pattern):
+        m = _TMP_PID.search(p.name)
+        if m and m.group(2) in (None, here) and p.is_file() and not p.is_symlink() \
+                and not process_alive(int(m.group(1))):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed

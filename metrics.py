@@ -181,6 +181,8 @@ for _metric in (
         Metric("auc", "AuC ↑", "{:.3f}", 1, ab_auc, _auc_per_image),
         Metric("colorfulness", "colorfulness", "{:.1f}", 0, lambda p, t: colorfulness(p)),
         Metric("gt_colorfulness", "GT colorfulness", "{:.1f}", 0, lambda p, t: colorfulness(t), in_evaluate=False),
+        # DDColor's ΔCF: how far the colourfulness is from the originals' (0 is right; gray scores the originals')
+        Metric("delta_cf", "ΔCF ↓", "{:.1f}", 0, lambda p, t: abs(colorfulness(p) - colorfulness(t)), in_evaluate=False),
         Metric("psnr_colour", "PSNR, colour images", "{:.2f}", 0, psnr_colour_images, in_evaluate=False)):
     register(_metric)
 
@@ -219,6 +221,20 @@ def surely_beats(scores, reference, confidence=0.95, resamples=1000, seed=0):
         diff = sign * (np.asarray(scores[k]) - np.asarray(reference[k]))
         wins &= diff[idx].mean(axis=1) > 0
     return bool(wins.mean() >= confidence)
+
+
+def difference_intervals(scores, reference, confidence=0.95, resamples=1000, seed=0):
+    """{metric: (mean difference, low, high)} of per-image `scores` minus `reference`'s (both of
+    `per_image_scores`, on the same images) for each accuracy metric, with the `confidence` interval
+    of the mean difference from a paired bootstrap over the images (percentiles of `resamples`)."""
+    idx = np.random.default_rng(seed).integers(0, len(scores["psnr"]), (resamples, len(scores["psnr"])))
+    tail = 100 * (1 - confidence) / 2
+    out = {}
+    for k in ACCURACY_METRICS:
+        diff = np.asarray(scores[k], np.float64) - np.asarray(reference[k], np.float64)
+        lo, hi = np.percentile(diff[idx].mean(axis=1), [tail, 100 - tail])
+        out[k] = (float(diff.mean()), float(lo), float(hi))
+    return out
 
 
 def mean_scores(per_image, pred):

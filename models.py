@@ -4,7 +4,7 @@
     MODELS["colorizer_6"]                     # its ModelSpec: family, contract, stride, ...
 
 Every model has an I/O contract (contracts.py; `contract(name_or_model)` -> (inputs, outputs)):
-inputs `rgb` | `gray` | `L`, outputs `rgb` | `ab` | `ab_bins` | `ab_mix` (value ranges: colour.py).
+inputs `rgb` | `gray` | `L` | `L+hints`, outputs `rgb` | `ab` | `ab_bins` | `ab_mix` (value ranges: colour.py).
 Output layers are float32 whatever the global dtype policy, so that under mixed_bfloat16
 training (training.py --precision bfloat16) the losses see full-precision predictions.
 Inference (predict_rgb, at_size) is in colorizer.py; the custom heads and losses in heads.py.
@@ -20,7 +20,8 @@ from keras import layers
 
 import contracts
 from contracts import bin_kwargs, gamut_bins
-import heads
+from blocks import UNET_WIDTHS, conv_block, unet_trunk, up_block  # noqa: F401  (the builders' blocks)
+from gan import Pix2Pix, patch_discriminator  # noqa: F401  (colorizer_5's model)
 from heads import ABBins, ABMix, MixLoss, RebalancedBinLoss, rebalance_weights
 
 FAMILIES = ("autoencoder", "colorizer")
@@ -131,55 +132,7 @@ def get_model(name, input_shape=None, train_images=None, **kwargs):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"])
     return model
 
-# ----------------------------------------------------------------------------- blocks
-
-
-BATCH_NORM = "fused"  # "keras" builds keras.layers.BatchNormalization (benchmarks compare the two)
-
-
-def batch_norm(name, momentum=0.9, fused=None):
-    """The U-Nets' batch norm: heads.FusedBatchNorm unless `fused` is False (or BATCH_NORM says "keras")."""
-    fused = BATCH_NORM == "fused" if fused is None else fused
-    return (heads.FusedBatchNorm if fused else layers.BatchNormalization)(momentum=momentum, name=name)
-
-
-def conv_block(x, filters, name, strides=1, norm=True, fused=None):
-    """3x3 conv (+ batch norm) + ReLU."""
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=not norm, name=f"{name}_conv")(x)
-    if norm:
-        x = batch_norm(f"{name}_bn", fused=fused)(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
-def up_block(x, filters, name, norm=True, fused=None):
-    """2x upsampling by a 3x3 transposed conv (+ batch norm) + ReLU."""
-    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=not norm, name=f"{name}_upconv")(x)
-    if norm:
-        x = batch_norm(f"{name}_bn", fused=fused)(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
-def unet_trunk(inputs, widths, name, levels=None, fused=None):
-    """U-Net: two conv blocks per level, stride-2 downsampling, skip connections by concatenation.
-    Returns the full-resolution feature map; a dict passed as `levels` receives the decoder's
-    output at each level (level i at 1/2**i of the input size). Input height and width must be
-    divisible by 2 ** (len(widths) - 1)."""
-    x, skips = inputs, []
-    for i, w in enumerate(widths[:-1]):
-        x = conv_block(x, w, f"{name}_down{i}a", fused=fused)
-        x = conv_block(x, w, f"{name}_down{i}b", fused=fused)
-        skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"{name}_down{i}_pool")(x)
-    x = conv_block(x, widths[-1], f"{name}_mid_a", fused=fused)
-    x = conv_block(x, widths[-1], f"{name}_mid_b", fused=fused)
-    for i in reversed(range(len(widths) - 1)):
-        x = up_block(x, widths[i], f"{name}_up{i}", fused=fused)
-        x = layers.Concatenate(name=f"{name}_up{i}_concat")([x, skips[i]])
-        x = conv_block(x, widths[i], f"{name}_up{i}a", fused=fused)
-        x = conv_block(x, widths[i], f"{name}_up{i}b", fused=fused)
-        if levels is not None:
-            levels[i] = x
-    return x
+# ----------------------------------------------------------------------------- blocks (blocks.py)
 
 # ----------------------------------------------------------------------------- autoencoders
 
@@ -286,9 +239,6 @@ def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
     return keras.Model(inputs, decoder(latent), name="colorizer_2")
 
 
-UNET_WIDTHS = (16, 32, 64, 128)
-
-
 @register("colorizer", "L", "ab", stride=8)
 def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
     """Lab U-Net: L -> ab with skip connections and batch norm, tanh output; the input L is
@@ -325,95 +275,6 @@ def colorizer_4(input_shape=(32, 32, 1), centers=None, prior=None) -> keras.Mode
 # ----------------------------------------------------------------------------- colorizer_5 (pix2pix)
 
 
-def patch_discriminator(input_shape, name="discriminator"):
-    """PatchGAN (Isola et al. 2017) on (L, ab): one real/fake logit per overlapping patch."""
-    L = keras.Input(input_shape[:2] + (1,), name=f"{name}_L")
-    ab = keras.Input(input_shape[:2] + (2,), name=f"{name}_ab")
-    x = layers.Concatenate(name=f"{name}_concat")([L, ab])
-    for i, f in enumerate((64, 128, 256)):
-        x = layers.Conv2D(f, 4, strides=2 if i < 2 else 1, padding="same", name=f"{name}_conv{i}")(x)
-        if i:
-            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
-        x = layers.LeakyReLU(0.2, name=f"{name}_lrelu{i}")(x)
-    out = layers.Conv2D(1, 4, padding="same", name=f"{name}_logits", dtype="float32")(x)
-    return keras.Model([L, ab], out, name=name)
-
-
-@keras.saving.register_keras_serializable(package="colorizers")
-class Pix2Pix(keras.Model):
-    """Conditional GAN colorizer (Isola et al. 2017; Nazeri et al. 2018 on CIFAR-10): a U-Net
-    generator L -> ab and a PatchGAN discriminator, generator loss = adversarial + l1_weight * L1.
-    Calling the model runs the generator. The reported `loss` is the L1 part (also on validation),
-    so it is comparable across epochs and with colorizer_3."""
-
-    def __init__(self, image_shape=(32, 32, 1), l1_weight=100.0, **kwargs):
-        super().__init__(**kwargs)
-        self.image_shape, self.l1_weight = tuple(image_shape), float(l1_weight)
-        inputs = keras.Input(self.image_shape, name="generator_input")
-        # Keras's batch norm: a subclassed model's saved weights are filed under its layers' class
-        # names, so the shipped colorizer_5 loads only into the classes it was saved with
-        x = unet_trunk(inputs, UNET_WIDTHS, "gen", fused=False)
-        ab = layers.Conv2D(2, 1, activation="tanh", name="gen_ab", dtype="float32")(x)
-        self.generator = keras.Model(inputs, ab, name="generator")
-        self.discriminator = patch_discriminator(self.image_shape)
-        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "g_adv", "d_loss")}
-        self.built = True  # both halves are built functional models (BackupAndRestore requires it)
-
-    @property
-    def input_shape(self):
-        return (None,) + self.image_shape
-
-    @property
-    def output_shape(self):
-        return self.generator.output_shape
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
-    def compile(self, optimizer=None, d_optimizer=None, **kwargs):
-        kwargs.pop("loss", None)
-        super().compile(optimizer=optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5), **kwargs)
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-
-    def get_compile_config(self):
-        return {}  # default optimizers; a loaded model is ready to predict or to train on
-
-    def compile_from_config(self, config):
-        self.compile(**config)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def train_step(self, batch):
-        import tensorflow as tf
-        L, ab = batch
-        bce = keras.losses.BinaryCrossentropy(from_logits=True)
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(L, training=True)
-            d_real = self.discriminator([L, ab], training=True)
-            d_fake = self.discriminator([L, fake], training=True)
-            g_adv = bce(tf.ones_like(d_fake), d_fake)
-            l1 = tf.reduce_mean(tf.abs(ab - fake))
-            g_loss = g_adv + self.l1_weight * l1
-            d_loss = 0.5 * (bce(tf.ones_like(d_real), d_real) + bce(tf.zeros_like(d_fake), d_fake))
-        g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
-        self.optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
-        for k, v in (("loss", l1), ("g_adv", g_adv), ("d_loss", d_loss)):
-            self.trackers[k].update_state(v)
-        return {k: t.result() for k, t in self.trackers.items()}
-
-    def test_step(self, batch):
-        L, ab = batch
-        fake = self.generator(L, training=False)
-        self.trackers["loss"].update_state(keras.ops.mean(keras.ops.abs(ab - fake)))
-        return {"loss": self.trackers["loss"].result()}
-
-    def get_config(self):
-        return {"image_shape": list(self.image_shape), "l1_weight": self.l1_weight, "name": self.name}
-
-
 @register("colorizer", "L", "ab", stride=8)
 def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
     """pix2pix conditional GAN (see Pix2Pix): U-Net generator L -> ab (tanh), PatchGAN
@@ -428,7 +289,7 @@ def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
 @register("colorizer", "L", "ab_mix", stride=8, data_kwargs=bin_kwargs,
           calibrate="calibrate_colorizer_6")
 def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temperature=0.38,
-                gain=0.0) -> keras.Model:
+                gain=0.0, chroma_min=0.0) -> keras.Model:
     """Vivid *and* accurate: one U-Net trunk (colorizer_3's), two 1x1 heads, decoded by confidence.
 
     Why: a regression head trained with L1 (colorizer_3) is accurate but hedges: where a colour is
@@ -439,7 +300,7 @@ def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temp
     its own scale, the weight only sets how much the colour classes shape the shared features) and
     uses the classifier to know *where* colour is predictable: per pixel, with c the probability
     mass of its 5 most likely bins, the regression ab moves towards the classifier's annealed-mean
-    colour by min(1, mix x c) and its chroma is scaled by 1 + gain x c. Sky, foliage and water
+    colour by min(1, mix x c) and its chroma is scaled by 1 + gain x c (where above chroma_min). Sky, foliage and water
     (sure) become vivid; what the classifier cannot tell stays cautious. The classifier runs at
     half resolution (chroma is smooth; Q maps at full size cost more than the trunk), so the
     model trains nearly as fast as colorizer_3. `mix`, `temperature` and `gain` are decoding
@@ -458,9 +319,34 @@ def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temp
     ab = layers.Conv2D(2, 1, activation="tanh", name="ab_reg", dtype="float32")(x)
     # half resolution; in the training precision (bfloat16 fills the matrix units), ABMix takes them in float32
     logits = layers.Conv2D(len(centers), 1, name="ab_logits")(levels[1])
-    outputs = ABMix(centers, mix, temperature, gain, name="ab_mix", dtype="float32")([ab, logits])
+    outputs = ABMix(centers, mix, temperature, gain, chroma_min, name="ab_mix", dtype="float32")([ab, logits])
     model = keras.Model(inputs, outputs, name="colorizer_6")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MixLoss(centers, rebalance_weights(centers, prior)))
+    return model
+
+
+# ----------------------------------------------------------------------------- colorizer_7 (user-guided)
+
+
+@register("colorizer", "L+hints", "ab", stride=8)
+def colorizer_7(input_shape=(32, 32, 4)) -> keras.Model:
+    """User-guided: colorizer_3's U-Net taking colour hints with L* (Zhang et al. 2017, "Real-Time
+    User-Guided Image Colorization with Learned Deep Priors").
+
+    Why: the colours the gray does not imply (a turquoise lake, purple bluebells) can only come
+    from the person looking at the photo. The hint channels (a*, b* on a small square where a colour
+    was given, a mask marking it; contracts.HintCodec) enter with L* at the first convolution, as in
+    Zhang et al. 2017, so every level of the U-Net can carry a hint's colour to the region it belongs
+    to, and the skip connections keep its place exact. The head is colorizer_3's regression (L1):
+    where a hint gives the colour there is nothing to hedge, and trained with no hint on half of its
+    photos (simulated hints from the ground truth on the others) it colorizes alone like
+    colorizer_3. Same trunk, so the same size and speed (the first convolution takes 4 channels
+    instead of 1). Any H, W divisible by 8."""
+    inputs = keras.Input(input_shape, name="colorizer_7_input")
+    x = unet_trunk(inputs, UNET_WIDTHS, "unet")
+    outputs = layers.Conv2D(2, 1, activation="tanh", name="ab", dtype="float32")(x)
+    model = keras.Model(inputs, outputs, name="colorizer_7")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", metrics=["mse"])
     return model
 
 

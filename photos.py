@@ -126,6 +126,51 @@ def check_photo_size(width, height):
                             f"{MAX_PHOTO_PIXELS:,} pixels colorized at most (memory grows with the photo)")
 
 
+IMAGE_FORMS = "one image (H, W) or (H, W, C), or a batch (N, H, W, C), with C = 1 (gray), 3 (RGB) or 4 (RGBA)"
+
+
+def image_batch(images):
+    """The forms Colorizer.colorize_array accepts -> (uint8 batch (N, H, W, 1 or 3), its alpha (N, H, W, 1)
+    or None, whether one image was given). Values are uint8, or float in [0, 1]; any other shape,
+    type or range is refused with a ValueError naming it (never guessed: an (H, W, 3) photo is not
+    a batch of gray strips)."""
+    a = np.asarray(images)
+    single = a.ndim in (2, 3)
+    if a.ndim == 2:
+        a = a[None, ..., None]
+    elif a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        a = a[None]
+    elif not (a.ndim == 4 and a.shape[-1] in (1, 3, 4)):
+        raise ValueError(f"images of shape {np.shape(images)} ({a.dtype}) are not {IMAGE_FORMS}")
+    if a.size == 0:
+        raise ValueError(f"images of shape {np.shape(images)} are empty")
+    if np.issubdtype(a.dtype, np.floating):
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise ValueError(f"float images must lie in [0, 1]; got values from {np.nanmin(a):g} to {np.nanmax(a):g} "
+                             f"(or NaN/inf), shape {np.shape(images)}")
+        a = (a * 255 + 0.5).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise ValueError(f"images of dtype {a.dtype} (shape {np.shape(images)}) are not accepted; "
+                         f"pass uint8 in [0, 255] or float in [0, 1]")
+    alpha = a[..., 3:] if a.shape[-1] == 4 else None
+    return (a[..., :3] if alpha is not None else a), alpha, single
+
+
+def open_photo(path):
+    """A photo file -> read_photo's (uint8 RGB array, alpha or None). Its size is checked against
+    MAX_PHOTO_PIXELS from the header, before anything is decoded (PhotoTooLarge names it)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    try:  # one limit, the project's: Pillow's own bomb check (at open) must not trip first
+        Image.MAX_IMAGE_PIXELS = None
+        img = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    with img:
+        check_photo_size(*img.size)
+        img.load()
+        return read_photo(img)
+
+
 def read_photo(pil_image):
     """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
     raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""

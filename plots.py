@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MultipleLocator
 
 import colour
 import models
@@ -19,23 +19,44 @@ def save(fig, path, dpi=150):
     return path
 
 
+def save_image(image, path):
+    """Write a Pillow image as PNG, making its folder; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return path
+
+
 def plot_losses(records, title=None):
-    """Training (solid) and validation (dashed) loss per epoch of each record (training JSON)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, rec in enumerate(records):
-        h, color = rec["history"], f"C{i}"
-        epochs = np.arange(1, len(h["loss"]) + 1)
-        ax.plot(epochs, h["loss"], "-o", color=color, markersize=3, label=f"{rec['model']} train")
-        if "val_loss" in h:
-            ax.plot(epochs, h["val_loss"], "--s", color=color, markersize=3, label=f"{rec['model']} val")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, one run may have one
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (each model's own)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    """Training (solid) and validation (dashed) loss per epoch of each record (training JSON), one
+    panel per kind of loss (models with the same outputs share a loss; different losses are not
+    comparable on one axis). Whole epochs on the x axis at any length, the legend beside the data."""
+    groups = {}
+    for rec in records:
+        groups.setdefault(rec.get("outputs", "?"), []).append(rec)
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.8 * max(1, len(groups)) + 1.6, 3.6), squeeze=False)
+    i = 0
+    for ax, (outputs, recs) in zip(axes[0], groups.items()):
+        longest = 1
+        for rec in recs:
+            h, color = rec["history"], f"C{i}"
+            i += 1
+            epochs = np.arange(1, len(h["loss"]) + 1)
+            longest = max(longest, len(epochs))
+            ax.plot(epochs, h["loss"], "-o", color=color, markersize=3, label=f"{rec['model']} train")
+            if "val_loss" in h:
+                ax.plot(epochs, h["val_loss"], "--s", color=color, markersize=3, label=f"{rec['model']} val")
+        # whole epochs at any length (MaxNLocator falls back to fractions on a one-epoch axis)
+        ax.xaxis.set_major_locator(MultipleLocator(max(1, int(np.ceil(longest / 10)))))
+        ax.set_xlim(0.5, longest + 0.5)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.set_title(f"{outputs} outputs ({', '.join(r['model'] for r in recs)})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -142,12 +163,14 @@ def plot_architecture(name_or_model, path):
     return path
 
 
-def plot_photos(photos, colorized, model_name):
-    """One row per photo: its gray input, `model_name`'s colorization, the original."""
-    fig, axes = plt.subplots(len(photos), 3, figsize=(9, 2.6 * len(photos)), squeeze=False)
+def plot_photos(photos, by_model):
+    """One row per photo: its gray input, each model's colorization (`by_model`: {label: {photo
+    name: uint8 RGB}}, a column each, titled with its label), the original."""
+    fig, axes = plt.subplots(len(photos), 2 + len(by_model), figsize=(3 * (2 + len(by_model)), 2.6 * len(photos)),
+                             squeeze=False)
     for i, name in enumerate(photos):
-        columns = (gray_column(photos[name][None])[0], colorized[name], photos[name])
-        for ax, im, title in zip(axes[i], columns, ("gray input", model_name, "original")):
+        columns = (gray_column(photos[name][None])[0], *(c[name] for c in by_model.values()), photos[name])
+        for ax, im, title in zip(axes[i], columns, ("gray input", *by_model, "original")):
             ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
             ax.set_title(f"{name}: {title}", fontsize=8)
             ax.axis("off")

@@ -6,16 +6,17 @@
 Files in `models_dir` for a model NAME:
     NAME.keras, NAME.json   the trained model (best epoch on val_loss) and its record
     NAME.log.csv            per-epoch history (CSVLogger)
-    NAME.run/               work files of an unfinished run (backup, best checkpoint); a run
-                            started again with the same arguments continues from there
+    NAME.run/               work files of the run (config, state, backup, best checkpoint): a run
+                            started again with the same arguments continues from there, and a
+                            finished one keeps them for resume="extend"
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import argparse
 import contextlib
 import datetime
+import errno
 import math
-import pathlib
 import shutil
 import time
 
@@ -24,6 +25,8 @@ import keras
 
 import calibration
 import data as datasets  # train() has an argument named `data`
+import distribute
+from callbacks import EpochLines, ResumablePlateau, TimeBudget, make_callbacks, plural  # noqa: F401
 import machine
 import models
 import store
@@ -67,68 +70,10 @@ def precision_policy(precision):
         keras.mixed_precision.set_global_policy(previous)
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop after the epoch in which `max_minutes` of training time (summed over resumed runs)
-    run out, and keep the count of finished epochs and seconds in `state_path`. Keras has no
-    wall-clock callback, hence this one."""
-
-    def __init__(self, max_minutes, state_path):
-        super().__init__()
-        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
-        self.state_path = pathlib.Path(state_path)
-        self.state = _read_json(self.state_path) or {"epochs_done": 0, "seconds": 0.0}
-
-    @property
-    def stopped(self):
-        """True once the budget has stopped training (kept in the state file: a resumed run knows)."""
-        return bool(self.state.get("stopped_by_budget"))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.state["seconds"] += time.perf_counter() - self._t
-        self.state["epochs_done"] = epoch + 1
-        if self.max_seconds is not None and self.state["seconds"] >= self.max_seconds:
-            self.state["stopped_by_budget"] = True
-            self.model.stop_training = True
-        _write_json(self.state_path, self.state)
-
-
 _read_json, _write_json, save_model, read_history = store.read_json, store.write_json, store.save_model, store.read_history
 
 
-def default_strategy():
-    """MirroredStrategy over all GPUs when there are several, else the default (one device)."""
-    import tensorflow as tf
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-def prepare_run(model_name, config, paths, resume, overwrite):
-    """Decide resume / fresh / refuse for a run in its files `paths` (store.run_paths), and make its
-    work folder. Returns (resuming, None), or (None, record) when it is trained already."""
-    previous = _read_json(paths["config"])
-    resuming = resume and previous == config
-    if previous and not resuming:
-        state = _read_json(paths["state"]) or {}
-        changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
-        print(f"Discarding the interrupted run of {model_name} in {paths['run']} ({state.get('epochs_done', 0)} "
-              f"epochs done): " + (f"its arguments differ {changed}" if changed else "resume=False"), flush=True)
-    if paths["final"].exists() and not resuming and not overwrite:
-        done = _read_json(paths["record"]) or {}
-        if done.get("config") == config:
-            print(f"{paths['final']} is already trained with these arguments; nothing to do.")
-            return None, done
-        raise FileExistsError(
-            f"{paths['final']} already exists (trained with {done.get('config')}); pass overwrite=True "
-            f"(--overwrite, or overwrite = True in model_train.ipynb) to replace it, or choose another models_dir.")
-    if not resuming:
-        shutil.rmtree(paths["run"], ignore_errors=True)
-        paths["csv"].unlink(missing_ok=True)
-    paths["run"].mkdir(exist_ok=True)
-    _write_json(paths["config"], config)
-    return resuming, None
+RunExists, prepare_run = store.RunExists, store.prepare_run  # a run's files: decided in store.py
 
 
 def check_lr_schedule(lr_schedule):
@@ -137,7 +82,7 @@ def check_lr_schedule(lr_schedule):
     return lr_schedule
 
 
-def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
+def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed=0, learning_rate=None):
     """Refuse impossible arguments before anything is written, naming the value and the range."""
     def bad(name, value, allowed):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
@@ -153,62 +98,10 @@ def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes):
                               f"(at least {int(np.ceil(1 / val_fraction)) + 1} with val_fraction {val_fraction:g})")
     if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes > 0):
         bad("max_minutes", max_minutes, "None or a number of minutes > 0")
-
-
-def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="constant"):
-    # without a best checkpoint on disk, the next epoch must write one whatever its loss
-    best_so_far = min(history.get("val_loss", [math.inf])) if paths["best"].exists() else math.inf
-    budget = TimeBudget(max_minutes, paths["state"])
-    # first, so that the CSV log sees the learning rate of every epoch; the rate itself is an
-    # optimizer variable, backed up and restored with the rest
-    schedule = [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)] \
-        if lr_schedule == "plateau" else []
-    callbacks = schedule + [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
-        keras.callbacks.ModelCheckpoint(str(paths["best"]), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=None if math.isinf(best_so_far) else best_so_far),
-        keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True),  # see store.recover_run_files
-        budget,  # it records an epoch as done only once it is backed up
-    ]
-    if verbose == "lines":
-        callbacks.append(EpochLines(epochs, max_minutes, budget))
-    return callbacks, budget
-
-
-class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
-    """ReduceLROnPlateau that, in a resumed run, starts from the history's best val_loss and the
-    epochs since it (the rate itself comes back with the backup), as an uninterrupted run would."""
-
-    def __init__(self, history, **kwargs):
-        super().__init__(**kwargs)
-        self.past = list(history.get(kwargs.get("monitor", "val_loss"), []))
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self.past:
-            best = int(np.argmin(self.past))
-            self.best, self.wait = self.past[best], len(self.past) - 1 - best
-
-
-class EpochLines(keras.callbacks.Callback):
-    """One printed line per epoch, with the time it took and how long the run is expected to last:
-    readable in a papermill log or a terminal, where a progress bar is not."""
-
-    def __init__(self, epochs, max_minutes, budget):
-        super().__init__()
-        self.epochs, self.max_minutes, self.budget = epochs, max_minutes, budget
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        done, seconds = self.budget.state["epochs_done"], self.budget.state["seconds"]
-        per_epoch = seconds / max(done, 1)
-        left = max(0.0, self.epochs - done) * per_epoch
-        if self.max_minutes is not None:
-            left = min(left, max(0.0, 60 * self.max_minutes - seconds) + per_epoch)
-        vals = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if "loss" in k)
-        print(f"epoch {epoch + 1}/{self.epochs}: {vals} | {per_epoch:.0f} s/epoch, "
-              f"{seconds / 60:.1f} min so far, about {left / 60:.1f} min left", flush=True)
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+        bad("seed", seed, "a whole number from 0 to 2**32 - 1")
+    if learning_rate is not None and not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < math.inf):
+        bad("learning_rate", learning_rate, "None (the model's default) or a number > 0")
 
 
 def check_finite(model_name, model, history, budget, epochs, run_dir):
@@ -273,19 +166,26 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
 
     The data pipeline follows the model's I/O contract; the validation split (`val_fraction`,
     seeded) comes out of the training set. Killed and started again with the same arguments,
-    the run continues from its last finished epoch. `max_minutes` stops after the epoch in
+    the run continues from its last finished epoch. A finished run asked for more (`epochs` or
+    `max_minutes` changed) continues from its saved state with `resume="extend"` (history and
+    record continuous); any other change is refused (RunExists, one line naming each changed
+    argument) unless `overwrite=True`. `max_minutes` stops after the epoch in
     which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
     bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
     training computes, not what is saved: the saved model is float32. `lr_schedule` "plateau"
     (default) halves the learning rate after 2 epochs without a better val_loss; "constant" keeps
-    it. `verbose="lines"` prints
+    it. `strategy`: a tf.distribute.Strategy, or a name of distribute.STRATEGIES ("multi-worker":
+    one process per worker, configured by TF_CONFIG; each trains on its shard, the chief saves).
+    `verbose="lines"` prints
     one line per epoch. Returns the record written to the JSON file.
     """
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
-    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes)
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
     check_lr_schedule(lr_schedule)
+    # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything (TF_CONFIG checked)
+    strategy, role = distribute.strategy_for(strategy, batch_size)
     dataset = datasets.get(data, data_dir)
-    image_size = image_size or dataset.default_image_size
+    image_size = dataset.default_image_size if image_size is None else image_size
     dataset.check_image_size(image_size)
     models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
     precision = resolve_precision(precision)  # before anything is written
@@ -293,13 +193,25 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
                   batch_size=batch_size, max_minutes=max_minutes, subset=subset, seed=seed,
                   learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
                   precision=precision, lr_schedule=lr_schedule)
-    run = Run(spec, dataset, config, models_dir, strategy, verbose)
+    run = Run(spec, dataset, config, models_dir, strategy, verbose, role)
     run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
     with store.RunLock(run.paths["lock"]):
-        resuming, done = prepare_run(model_name, config, run.paths, resume, overwrite)
+        try:
+            resuming, done = prepare_run(model_name, config, run.paths, resume, overwrite)
+        except RunExists:
+            distribute.agree_on_run(strategy, role, "refuse")  # every worker refuses, or all are told why not
+            raise
+        distribute.agree_on_run(strategy, role, "done" if done is not None else "resume" if resuming else "fresh")
         if done is not None:
             return done
-        return run.execute(resuming)
+        try:
+            return run.execute(resuming)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise OSError(e.errno, f"The disk is full ({e}). Free some space where {run.paths['run'].parent} "
+                                   f"lives and run the same command again: the run resumes from its last "
+                                   f"finished epoch") from e
 
 
 class Run:
@@ -307,10 +219,11 @@ class Run:
     train() was asked for) and its files (`paths`, store.run_paths). `execute` takes the steps in
     order: prepare -> fit -> check -> keep best -> calibrate -> save."""
 
-    def __init__(self, spec, dataset, config, models_dir, strategy=None, verbose="auto"):
+    def __init__(self, spec, dataset, config, models_dir, strategy, verbose="auto", role=distribute.Role()):
         self.spec, self.dataset, self.config, self.verbose = spec, dataset, config, verbose
-        self.models_dir, self.strategy = models_dir, strategy
-        self.paths = store.run_paths(spec.name, models_dir, dataset.name)
+        self.models_dir, self.strategy, self.role = models_dir, strategy, role
+        # the chief's files where a one-machine run has them; another worker's in a folder of its own
+        self.paths = store.run_paths(spec.name, distribute.worker_dir(models_dir, role), dataset.name)
         self.input_shape = models.input_shape_for(spec.name, config["image_size"])
 
     def execute(self, resuming):
@@ -329,23 +242,37 @@ class Run:
         c = self.config
         announce(c, self.paths, self.verbose)
         keras.utils.set_random_seed(c["seed"])
-        self.strategy = self.strategy or default_strategy()
-        # Several replicas cannot split a short last batch evenly (TF raises in AddN): drop it there.
+        # Several replicas of one pipeline cannot split a short last batch evenly (TF raises in AddN):
+        # drop it there. Several workers each take an equal shard with their share of the batch
+        # (distribute.py): their short last batches are alike, and each worker has one replica.
+        role = self.role
         self.sets = self.dataset.training_sets(self.spec.contract, c["image_size"], c["subset"], c["seed"],
-                                               c["val_fraction"], c["batch_size"],
-                                               self.strategy.num_replicas_in_sync > 1)
+                                               c["val_fraction"],
+                                               c["batch_size"] // (self.strategy.num_replicas_in_sync if role.shard else 1),
+                                               self.strategy.num_replicas_in_sync > role.count,
+                                               **({"shard": role.shard} if role.shard else {}))
+        self.sets.train = distribute.per_worker(self.strategy, self.sets.train, role)
+        self.sets.val = distribute.per_worker(self.strategy, self.sets.val, role)
+        self.sets.info["workers"] = role.count
         self.kwargs = models.builder_kwargs(self.spec.name, self.sets.fit_images,
                                             store.required_models(self.spec.name, self.models_dir, self.dataset.name))
         self.model = build(c, self.input_shape, self.kwargs, self.strategy)
+        distribute.detach_for_keras(self.model, role)
         dropped = resuming and store.recover_run_files(self.spec.name, self.paths)
+        if resuming and role.count > 1:
+            store.rewind_backup(self.paths, distribute.common_epoch(self.strategy, role,
+                                                                    store.backed_up_epochs(self.paths)))
         self.callbacks, self.budget = make_callbacks(self.paths, c["max_minutes"], read_history(self.paths["csv"]),
-                                                     c["epochs"], self.verbose, c.get("lr_schedule", "constant"))
+                                                     c["epochs"], self.verbose, c.get("lr_schedule", "constant"),
+                                                     lambda flag: distribute.agree(self.strategy, role, flag))
         if dropped:  # the saved model will be the best of the epochs still to come
             self.budget.state["best_from_epoch"] = self.budget.state["epochs_done"]
 
     def fit(self, resuming):
-        """Fit, resuming from the backup (see fit)."""
-        return fit(self.model, self.sets, self.callbacks, self.budget, self.paths, self.config, resuming, self.verbose)
+        """Fit, resuming from the backup (see fit), in the strategy's scope (distribute.detach_for_keras)."""
+        with self.strategy.scope():
+            return fit(self.model, self.sets, self.callbacks, self.budget, self.paths, self.config, resuming,
+                       self.verbose)
 
     def check(self):
         """Refuse a run that diverged or learned nothing (its work files are removed)."""
@@ -357,19 +284,21 @@ class Run:
     def keep_best(self, fitted_here):
         self.clean = keep_best(self.spec.name, self.model, self.paths["best"], self.input_shape, self.kwargs,
                                fitted_here)
+        distribute.average_statistics(self.strategy, self.role, self.clean)
 
     def calibrate(self):
         """Decoding settings chosen on the validation images, for a model whose spec names a calibration."""
         self.calibration = calibration.calibrate(self.spec, self.clean, self.sets.calib_images()) \
-            if self.spec.calibrate else None
+            if self.spec.calibrate and self.role.is_chief else None  # the chief's model is the one published
 
     def save(self, session_seconds):
-        """The model and its record, then the work folder removed; returns the record."""
+        """The model and its record; the work folder is kept, marked finished (its backup, best
+        checkpoint and state let resume="extend" continue the run later). Returns the record."""
         record = write_record(self.spec, self.model, self.budget, self.history, self.config, self.sets.info,
                               self.calibration, session_seconds)
         save_model(self.clean, self.paths["final"])
         _write_json(self.paths["record"], record)
-        shutil.rmtree(self.paths["run"], ignore_errors=True)
+        _write_json(self.paths["state"], {**self.budget.state, "finished": True})
         print(f"Saved {self.paths['final']} (epoch {record['best_epoch']} of {record['epochs_run']}, val_loss "
               f"{record['best_val_loss']:.4f}, {record['train_minutes']:.1f} min, "
               f"{record['images_per_s']:.0f} images/s)")
@@ -378,9 +307,9 @@ class Run:
 
 def announce(config, paths, verbose):
     if verbose == "lines":
-        budget = f" or {config['max_minutes']:g} minutes, whichever comes first" if config["max_minutes"] else ""
+        budget = f" or {plural(config['max_minutes'], 'minute')}, whichever comes first" if config["max_minutes"] else ""
         print(f"Training {config['model_name']} on {config['data']} at {config['image_size']} px: up to "
-              f"{config['epochs']} epochs{budget} -> {paths['final']}", flush=True)
+              f"{plural(config['epochs'], 'epoch')}{budget} -> {paths['final']}", flush=True)
 
 
 def build(config, input_shape, kwargs, strategy):
@@ -459,20 +388,33 @@ def main(argv=None):
                    help="XLA-compile the training step")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS["lr_schedule"],
                    help="plateau (default): halve the learning rate after 2 epochs without a better val_loss")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
+                   help="default: this host's one device (all GPUs when several); mirrored: this host's devices; "
+                        "multi-worker: the TF_CONFIG cluster, started once per worker (README)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-resume", dest="resume", action="store_false")
+    p.add_argument("--extend", dest="resume", action="store_const", const="extend",
+                   help="continue a finished run to the new --epochs / --max-minutes")
     p.add_argument("--verbose", default="auto", help="auto, 0, 1, 2, or lines (one printed line per epoch)")
     args = p.parse_args(argv)
     for name in args.model:
         if name not in models.MODELS:
             p.error(f"Unknown model '{name}'; choose one of: {', '.join(models.MODELS)}")
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    if args.strategy == "multi-worker":
+        try:
+            distribute.read_tf_config()
+        except ValueError as e:
+            p.error(str(e))
     for name in args.model:
-        train(name, epochs=args.epochs, batch_size=args.batch_size, max_minutes=args.max_minutes,
-              data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
-              models_dir=args.models_dir, seed=args.seed,
-              resume=args.resume, overwrite=args.overwrite, learning_rate=args.learning_rate,
-              precision=args.precision, jit_compile=args.jit_compile, verbose=verbose, lr_schedule=args.lr_schedule)
+        try:
+            train(name, epochs=args.epochs, batch_size=args.batch_size, max_minutes=args.max_minutes,
+                  data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
+                  models_dir=args.models_dir, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
+                  learning_rate=args.learning_rate, precision=args.precision, jit_compile=args.jit_compile,
+                  verbose=verbose, lr_schedule=args.lr_schedule, strategy=args.strategy)
+        except RunExists as e:
+            p.exit(1, f"{p.prog}: {e}\n")
 
 
 if __name__ == "__main__":

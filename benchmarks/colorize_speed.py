@@ -37,10 +37,19 @@ def photo(h, w, seed=0):
 
 
 def peak_mb():
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (ru_maxrss does not:
+    a child process would report its parent's peak at the fork when that was higher)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-CASES = {"10000x1 strip": (1, 10000), "12-megapixel": (3000, 4000), "100-megapixel": (8660, 11547)}
+CASES = {"10000x1 strip": (1, 10000), "50Mx1 strip": (1, 50_000_000), "12-megapixel": (3000, 4000),
+         "100-megapixel": (8660, 11547)}
 
 
 def load(args):
@@ -69,9 +78,13 @@ def write_case(case, folder):
     """The case's synthetic photo as a file (JPEG, PNG for the strip), written band by band."""
     h, w = CASES[case]
     img = Image.new("L", (w, h))
-    for r in range(0, h, 1024):
-        img.paste(photo(min(1024, h - r), w, seed=r), (0, r))
-    path = pathlib.Path(folder) / (f"{case.replace(' ', '_')}" + (".png" if h < 8 else ".jpg"))
+    if h < 8:  # a wide strip, band by band of columns
+        for c in range(0, w, 1 << 22):
+            img.paste(photo(h, min(1 << 22, w - c), seed=c), (c, 0))
+    else:
+        for r in range(0, h, 1024):
+            img.paste(photo(min(1024, h - r), w, seed=r), (0, r))
+    path = pathlib.Path(folder) / (f"{case.replace(' ', '_')}" + (".png" if min(h, w) < 8 else ".jpg"))
     img.save(path, quality=90)
     return path
 
@@ -89,7 +102,8 @@ def main():
         return one_case(args)
     if not args.peaks_only:
         speed(args)
-    print(f"peak memory of colorize.py per photo size (model pixels capped at {colorizer.MAX_MODEL_PIXELS:,}):")
+    print(f"peak memory of colorize.py per photo size (model pixels capped at {colorizer.MAX_MODEL_PIXELS:,}, "
+          f"and at {colorizer.STRIP_FACTOR} x the working size squared):")
     with tempfile.TemporaryDirectory() as d:
         for case in CASES:
             cmd = [sys.executable, __file__, "-m", args.model, "--models-dir", args.models_dir, "--case", case,

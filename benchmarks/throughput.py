@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import blocks  # noqa: E402
 import contracts  # noqa: E402
 import data  # noqa: E402
 import machine  # noqa: E402
@@ -155,12 +156,12 @@ def main():
     p.add_argument("--precision", choices=list(training.PRECISIONS), default=None)
     p.add_argument("--data", default="cifar10", help="cifar10, landscapes ($LANDSCAPES_DIR) or a photo folder")
     p.add_argument("--image-size", type=int, default=None, help="default 32 for cifar10, 64 for folders")
-    p.add_argument("--batch-norm", choices=["fused", "keras"], default=models.BATCH_NORM,
+    p.add_argument("--batch-norm", choices=["fused", "keras"], default=blocks.BATCH_NORM,
                    help="the U-Nets' batch norm: TensorFlow's fused kernel (default) or Keras's generic layer")
     p.add_argument("--threads", default=None, help="INTRA,INTER op threads (TensorFlow's defaults: 0,0 = all cores)")
     p.add_argument("--train-only", action="store_true", help="skip the inference and input-pipeline timings")
     args = p.parse_args()
-    models.BATCH_NORM = args.batch_norm
+    blocks.BATCH_NORM = args.batch_norm
     if args.threads:
         intra, inter = (int(v) for v in args.threads.split(","))
         tf.config.threading.set_intra_op_parallelism_threads(intra)

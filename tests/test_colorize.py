@@ -110,7 +110,7 @@ def test_corrupt_and_missing_reported_exit_1(tmp_path, models_dir, capsys):
     assert code == 1
     assert "broken.jpg" in err.err and "nowhere.png" in err.err
     assert (tmp_path / "out" / "good_color.png").exists()
-    assert "1 colorized, 2 failed" in err.out
+    assert "1 colorized, 0 skipped, 2 failed" in err.out
 
 
 def test_never_overwrites(tmp_path, models_dir, capsys):
@@ -120,9 +120,9 @@ def test_never_overwrites(tmp_path, models_dir, capsys):
     out.mkdir()
     (out / "a_color.png").write_bytes(b"precious")
     args = [str(tmp_path / "in"), "--models-dir", str(models_dir), "-m", "colorizer_3", "-o", str(out)]
-    assert colorize.main(args) == 1
+    assert colorize.main(args) == 0  # an existing output is skipped, not a failure (a re-run of a batch)
     assert (out / "a_color.png").read_bytes() == b"precious"
-    assert "--overwrite" in capsys.readouterr().err
+    assert "skipped" in capsys.readouterr().out
     assert colorize.main(args + ["--overwrite", "--compare"]) == 0
     with Image.open(out / "a_color.png") as img, Image.open(out / "a_compare.png") as cmp_:
         assert img.size == (20, 20) and cmp_.size == (40, 20)

@@ -296,14 +296,17 @@ def test_lookup_table_lab_matches_skimage():
     np.testing.assert_array_equal(colour.photo_lab_to_rgb(exact[..., 0], exact[..., 1:]), rgb)
 
 
-def test_recombine_full_in_stripes_matches_one_pass():
-    """Upsampling the chroma a stripe of rows at a time (bounded memory) gives what one pass gives."""
+@pytest.mark.parametrize("shape,tile", [((300, 411), 7 * 411), ((3, 4000), 500), ((4000, 2), 10)])
+def test_recombine_full_in_tiles_matches_one_pass(shape, tile):
+    """Upsampling the chroma a tile at a time (stripes of rows, cut into columns for long rows: bounded
+    memory for any shape) gives what one pass gives."""
     r = np.random.default_rng(1)
-    photos = r.integers(0, 256, (2, 300, 411, 3), dtype=np.uint8)
-    ab = r.uniform(-60, 60, (2, 40, 56, 2)).astype(np.float32)
-    one = colour.recombine_full(photos, ab, rows=1000).astype(int)
-    striped = colour.recombine_full(photos, ab, rows=7).astype(int)
-    assert np.abs(one - striped).max() <= 1 and (one != striped).mean() < 1e-3
+    photos = r.integers(0, 256, (2, *shape, 3), dtype=np.uint8)
+    ab = r.uniform(-60, 60, (2, max(1, shape[0] // 8), max(1, shape[1] // 8), 2)).astype(np.float32)
+    one = colour.recombine_full(photos, ab, tile=10 ** 9).astype(int)
+    tiled = colour.recombine_full(photos, ab, tile=tile).astype(int)
+    assert one.shape == tiled.shape == (2, *shape, 3)
+    assert np.abs(one - tiled).max() <= 1 and (one != tiled).mean() < 1e-3
 
 
 def test_make_train_val_hands_back_its_split(images):

@@ -12,7 +12,7 @@ import training
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIGURES = ["figure1_gray_vs_color.png", "losses_autoencoders.png", "losses_colorizers.png", "reconstructions.png",
            "colorizations.png", "metrics.csv", "metrics.md", "metrics_bars.png", "best_worst.png", "per_class.png",
-           "photos.png"] + [f"arch_{n}.png" for n in evaluation.models.MODELS]
+           "photos.png", "own_photo.png"] + [f"arch_{n}.png" for n in evaluation.models.MODELS]
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,12 @@ def tiny_models(cifar_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("trained")
     for name in ("autoencoder_1", "colorizer_1", "colorizer_3"):
         training.train(name, epochs=1, subset=200, data_dir=cifar_dir, models_dir=d, verbose=0)
+    import colorizer
+    import store
+    dataset, name = colorizer.DEFAULT_MODEL.split("/")  # the default landscape model, untrained: parts 0 and 8 use it
+    model = evaluation.models.get_model(name, input_shape=(64, 64, 1))
+    model.optimizer.build(model.trainable_variables)  # saved as training saves: loads without a warning
+    store.save_model(model, store.path(name, d, dataset))
     return d
 
 
@@ -29,7 +35,7 @@ def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_pa
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(str(ROOT / "experiments.ipynb"), str(out), cwd=str(ROOT), progress_bar=False,
                         parameters=dict(models_dir=str(tiny_models), figures_dir=str(figs), data_dir=cifar_dir,
-                                        n_eval=200))
+                                        n_eval=200, n_landscape=50))
     missing = [f for f in FIGURES if not (figs / f).exists()]
     assert not missing, missing
     text = (figs / "metrics.md").read_text()
@@ -38,7 +44,12 @@ def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_pa
     assert "colorizer_5" not in text  # not trained: skipped, not an error
     nb = json.loads(out.read_text())
     notes = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    assert "colorizer_5 is not trained" in notes
+    assert "not trained there: " in notes and "colorizer_5" in notes.split("not trained there: ")[1]
+    assert "is not trained (" not in notes  # one line per folder, not one note per missing model
+    assert "colorized by landscapes/colorizer_6" in notes  # part 0: the sample photo, headless
+    photos_table = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"]
+                           for o in c.get("outputs", []))
+    assert "landscapes/colorizer_6 (default)" in photos_table and "colorizer_3 (CIFAR-10)" in photos_table
     from test_training import assert_quiet
     assert_quiet(nb)
 

@@ -166,7 +166,8 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     rec = training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
                          models_dir=tmp_path, verbose=0)
     cal = rec["calibration"]
-    assert len(cal["sweep"]) == len(calibration.MIX_GRID) * len(calibration.TEMPERATURE_GRID) * len(calibration.GAIN_GRID)
+    gains = sum(len(calibration.CHROMA_MIN_GRID) if g else 1 for g in calibration.GAIN_GRID)  # chroma_min needs a gain
+    assert len(cal["sweep"]) == len(calibration.MIX_GRID) * len(calibration.TEMPERATURE_GRID) * gains
     winners = [s for s in cal["sweep"] if s["beats_gray"]]
     if winners:  # the rule: the most colourful setting that beats gray on all five
         assert cal["chosen"]["colorfulness"] == max(s["colorfulness"] for s in winners)
@@ -175,7 +176,8 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     assert cal["images"] == rec["val_images"]  # validation photos, never the test split
     model = store.load(tmp_path / "myscenes" / "colorizer_6.keras")
     layer = model.get_layer("ab_mix")
-    assert (layer.mix, layer.temperature, layer.gain) == tuple(cal["chosen"][k] for k in ("mix", "temperature", "gain"))
+    keys = ("mix", "temperature", "gain", "chroma_min")
+    assert (layer.mix, layer.temperature, layer.gain, layer.chroma_min) == tuple(cal["chosen"][k] for k in keys)
     assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
@@ -192,6 +194,10 @@ def test_decode_mix_acts_where_the_classifier_is_sure():
     assert contracts.decode_mix(y(sure), centers, mix=0.0)[0, 0] == pytest.approx(0.0)
     assert contracts.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(20.0, rel=1e-4)
     assert contracts.decode_mix(y(unsure, 10), centers, mix=0.0, gain=1.0)[0, 0] == pytest.approx(12.5, rel=1e-4)
+    # the gain only where the chroma is already above chroma_min: near-neutral and gray pixels stay as they are
+    assert contracts.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0, chroma_min=15)[0, 0] == pytest.approx(10.0)
+    assert contracts.decode_mix(y(sure, 10), centers, mix=0.0, gain=1.0, chroma_min=5)[0, 0] == pytest.approx(20.0, rel=1e-4)
+    assert contracts.decode_mix(y(sure, 0), centers, mix=0.0, gain=3.0, chroma_min=5)[0, 0] == 0.0
 
 
 def test_colorize_without_model_uses_the_landscape_model(tmp_path):
@@ -217,3 +223,14 @@ def test_real_landscapes_folder():
     assert len(train) == 9483 and len(test) == 1040
     assert int(train.gray.sum()) == 195 and int(test.gray.sum()) == 21  # as shared/data/README.md states
     assert train.class_names == ["forest", "glacier", "mountain", "sea"]
+
+
+def test_chroma_min_is_saved_with_the_model_and_decodes_after_loading(tmp_path):
+    model = models.get_model("colorizer_6", input_shape=(32, 32, 1))
+    colorizer.bin_layer(model).gain, colorizer.bin_layer(model).chroma_min = 0.3, 8.0
+    store.save_model(model, tmp_path / "colorizer_6.keras")
+    loaded = store.load(tmp_path / "colorizer_6.keras")
+    assert colorizer.decode_settings(loaded)["chroma_min"] == 8.0
+    assert colorizer.codec(loaded).chroma_min == 8.0
+    big = colorizer.at_size(loaded, 64, 48)  # rebuilt for another size: the setting comes along
+    assert colorizer.bin_layer(big).chroma_min == 8.0

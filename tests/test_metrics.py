@@ -138,3 +138,35 @@ def test_per_image_scores_average_to_evaluate():
     means = metrics.mean_scores(metrics.per_image_scores(pred, true), pred)
     for k, v in metrics.evaluate(pred, true).items():
         assert means[k] == pytest.approx(v, rel=1e-6), k
+
+
+def test_delta_cf_is_the_distance_to_the_originals_colourfulness():
+    r = np.random.default_rng(0)
+    true = r.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    gray = metrics.baseline(true, "gray")
+    dcf = metrics.METRICS["delta_cf"].pooled
+    assert dcf(true, true) == 0
+    assert dcf(gray, true) == pytest.approx(metrics.colorfulness(true) - metrics.colorfulness(gray))
+    assert "delta_cf" in metrics.table_scores(gray, true) and "delta_cf" not in metrics.evaluate(gray, true)
+
+
+def test_difference_intervals_cover_the_true_difference():
+    r = np.random.default_rng(1)
+    ref = {k: r.normal(0, 1, 400) for k in metrics.ACCURACY_METRICS}
+    shifted = {k: v + 1.0 for k, v in ref.items()}
+    d = metrics.difference_intervals(shifted, ref)
+    assert d["psnr"] == pytest.approx((1.0, 1.0, 1.0))
+    noisy = {k: v + 0.5 + r.normal(0, 1, 400) for k, v in ref.items()}
+    mean, lo, hi = metrics.difference_intervals(noisy, ref)["ssim"]
+    assert lo < 0.5 < hi and lo < mean < hi and hi - lo < 0.5
+
+
+def test_differences_markdown_ticks_only_intervals_on_the_better_side():
+    import evaluation
+    diffs = {"m": {k: ((0.5, 0.1, 0.9) if k != "mae" else (-0.5, -0.9, -0.1)) for k in metrics.ACCURACY_METRICS},
+             "w": {k: (0.1, -0.1, 0.3) for k in metrics.ACCURACY_METRICS}}
+    text = evaluation.differences_markdown(diffs)
+    m_row = next(line for line in text.splitlines() if line.startswith("| `m`"))
+    w_row = next(line for line in text.splitlines() if line.startswith("| `w`"))
+    assert m_row.count("✓") == len(metrics.ACCURACY_METRICS) and "✓" not in w_row
+    assert "+0.500 [+0.100, +0.900] ✓" in m_row

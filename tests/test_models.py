@@ -24,7 +24,7 @@ def _input(model, n=2, seed=0):
 
 def test_registry_lists_and_families():
     assert models.list_models("autoencoder") == ["autoencoder_1", "autoencoder_2", "autoencoder_3"]
-    assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 7)]
+    assert COLORIZERS == [f"colorizer_{i}" for i in range(1, 8)]
     assert set(ALL) == set(models.MODELS)
     with pytest.raises(ValueError, match="'painter'.*autoencoder, colorizer"):
         models.list_models("painter")
@@ -44,7 +44,7 @@ def test_builds_runs_and_has_contract(name):
     assert model.name == name and model.compiled
     inputs, outputs = models.contract(model)
     assert models.contract(name) == (inputs, outputs)
-    assert model.input_shape[-1] == {"rgb": 3, "gray": 1, "L": 1}[inputs]
+    assert model.input_shape[-1] == {"rgb": 3, "gray": 1, "L": 1, "L+hints": 4}[inputs]
     y = np.asarray(model(_input(model), training=False))
     expected_channels = {"rgb": 3, "ab": 2, "ab_bins": None, "ab_mix": None}[outputs]
     assert y.shape[:3] == (2, 32, 32)

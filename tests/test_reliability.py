@@ -110,14 +110,14 @@ def test_clashing_stems_are_not_silently_replaced(tmp_path, models_dir, capsys):
 
 def test_any_pillow_exception_is_an_unreadable_file(tmp_path, models_dir, monkeypatch, capsys):
     good, bad = _png(tmp_path / "good.png"), _png(tmp_path / "bad.png", seed=1)
-    real = colorize.read_photo
+    real = photos.read_photo
 
     def picky(img):  # what Pillow does on a TIFF whose StripOffsets tag is FLOAT
         if img.filename.endswith("bad.png"):
             raise TypeError("'float' object cannot be interpreted as an integer")
         return real(img)
 
-    monkeypatch.setattr(colorize, "read_photo", picky)
+    monkeypatch.setattr(photos, "read_photo", picky)
     assert _cli([bad, good, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "good_color.png").exists()
     assert "bad.png: not a readable image (TypeError" in capsys.readouterr().err
@@ -161,7 +161,7 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
     errors = []
     for f in files[:60]:  # and colorize.py's read path: colorized, or reported as unreadable
         class Args:
-            working_size, saturation, compare, overwrite = None, 1.0, False, True
+            working_size, saturation, compare, overwrite, hints, cleaned = None, 1.0, False, True, None, set()
         errors.append(colorize._colorize_one(f, f.relative_to(tmp_path), Colorizer(MODEL), Args, tmp_path / "out",
                                              set(), {}))
         assert errors[-1] is None or "not a readable image" in errors[-1], errors[-1]
@@ -372,3 +372,220 @@ def test_a_failure_while_colorizing_is_reported_not_called_unreadable(tmp_path, 
     assert _cli([bad, good, "-o", tmp_path / "out"], models_dir) == 1
     assert (tmp_path / "out" / "good_color.png").exists()
     assert "bad.png: could not colorize it (RuntimeError: out of memory)" in capsys.readouterr().err
+
+# ----------------------------------------------------------------------------- round three (issue 25)
+
+
+def _folder(root, n, colour=True, junk=0, size=40):
+    """`root/a/` with n photos (colour or black-and-white JPEGs) and `junk` unreadable .jpg files."""
+    d = root / "a"
+    d.mkdir(parents=True)
+    r = np.random.default_rng(0)
+    for i in range(n):
+        img = r.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(img if colour else img[..., :1].repeat(3, -1)).save(d / f"p{i:02d}.jpg")
+    for i in range(junk):
+        (d / f"junk{i}.jpg").write_text("junk")
+    return root
+
+
+def test_case1_an_unreadable_photo_is_skipped_and_training_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
+    folder = _folder(tmp_path / "photos", 24, junk=1)
+    with pytest.warns(UserWarning, match="junk0.jpg"):
+        fd = data.load_folder_split(folder, "train", 36)
+    assert len(fd.images) == len(fd.labels) == len(fd.gray) == 23 and not fd.gray.any()
+    again = data.load_folder_split(folder, "train", 36)  # the cache opens: no rebuild, no warning
+    np.testing.assert_array_equal(again.images, fd.images)
+    rec = training.train("colorizer_3", data=folder, image_size=32, epochs=1, models_dir=tmp_path / "m", verbose=0)
+    assert rec["epochs_run"] == 1 and rec["train_images"] + rec["val_images"] == 23
+
+
+def test_case2_long_strips_run_the_model_on_few_pixels(models_dir):
+    c = Colorizer(store.load("colorizer_3", models_dir))
+    for h, w in [(10000, 1), (1, 50_000_000), (1, 10000), (7071, 7071)]:
+        mh, mw = c.working_shape(h, w)
+        assert mh * mw <= colorizer.STRIP_FACTOR * 32 ** 2, (h, w, mh, mw)
+    assert c.working_shape(480, 640) == (32, 40)  # an ordinary photo: the working size as before
+
+
+def test_case4_a_concurrent_writer_wins_and_the_other_reports_exists(tmp_path, models_dir, monkeypatch, capsys):
+    src = _png(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    real = colorize.open_photo
+
+    def other_process_writes_first(path):
+        out.mkdir(exist_ok=True)
+        (out / "photo_color.png").write_bytes(b"the other process's output")
+        return real(path)
+    monkeypatch.setattr(colorize, "open_photo", other_process_writes_first)
+    assert _cli([src, "-o", out], models_dir) == 0
+    assert (out / "photo_color.png").read_bytes() == b"the other process's output"
+    assert "0 colorized, 1 skipped" in capsys.readouterr().out
+    with pytest.raises(FileExistsError):
+        colorize.save_atomic(Image.new("RGB", (2, 2)), out / "photo_color.png", overwrite=False)
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+
+
+def test_case5_colorize_array_takes_one_image_or_a_batch_and_refuses_the_rest(models_dir):
+    c = Colorizer(store.load("colorizer_3", models_dir))
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    one = c.colorize_array(rgb)
+    assert one.shape == (24, 40, 3) and one.dtype == np.uint8
+    np.testing.assert_array_equal(c.colorize_array(rgb[None])[0], one)
+    np.testing.assert_array_equal(c.colorize_array(rgb / 255.0), one)  # float in [0, 1]
+    rgba = np.concatenate([rgb, np.full((24, 40, 1), 7, np.uint8)], -1)
+    out = c.colorize_array(rgba)
+    assert out.shape == (24, 40, 4) and (out[..., 3] == 7).all()
+    gray = rgb[..., 0]
+    assert c.colorize_array(gray).shape == c.colorize_array(gray[..., None]).shape == (24, 40, 3)
+    for bad, match in [(rgb.astype(np.int16), "dtype int16"), (rgb > 9, "dtype bool"),
+                       (np.zeros((0, 24, 40, 3), np.uint8), "empty"), (np.zeros((5, 24, 40), np.uint8), r"\(5, 24, 40\)"),
+                       (rgb * 2.0, "must lie in"), (np.zeros((2, 3, 4, 5, 3), np.uint8), "are not one image")]:
+        with pytest.raises(ValueError, match=match):
+            c.colorize_array(bad)
+
+
+def _png_header(path, width, height):
+    """A PNG whose header claims width x height (8-bit gray) with no pixel data: opening it reads the header only."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_case6_one_size_limit_the_projects_checked_before_decoding(tmp_path):
+    for w, h in [(25_000, 10_000), (25_000, 20_000)]:  # 250 and 500 megapixels: above Pillow's own limits too
+        with pytest.raises(photos.PhotoTooLarge, match="200,000,000"):
+            photos.open_photo(_png_header(tmp_path / "big.png", w, h))
+    with pytest.raises(Exception) as e:  # 190 megapixels: within the limit, so decoding is tried (and the data is missing)
+        photos.open_photo(_png_header(tmp_path / "ok.png", 19_000, 10_000))
+    assert not isinstance(e.value, photos.PhotoTooLarge) and "decompression bomb" not in str(e.value).lower()
+
+
+def test_case7_training_sizes_and_cache_room_checked_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
+    folder = _folder(tmp_path / "photos", 12)
+    for size in (0, 10000, 31.5):
+        with pytest.raises(ValueError, match=f"image_size must be a whole number of pixels from 8 to 512, got {size}"):
+            training.train("colorizer_3", data=folder, image_size=size, models_dir=tmp_path / "m")
+    assert not (tmp_path / "m").exists() and not (tmp_path / "cache").exists()
+    monkeypatch.setattr(data.shutil, "disk_usage", lambda p: type("U", (), {"free": 10 << 20})())
+    with pytest.raises(OSError, match=r"needs 0\.\d+ GB .* only 0\.01 GB are free"):
+        data.load_folder_split(folder, "train", 512)
+    assert not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("n,colour,match", [(3, True, "has 3 colour photos"), (12, False, "has 0 colour photos")])
+def test_case8_too_few_colour_photos_say_what_is_missing(tmp_path, monkeypatch, n, colour, match):
+    monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
+    folder = _folder(tmp_path / "photos", n, colour=colour)
+    with pytest.raises(ValueError, match=match + r".*at least 11 are needed"):
+        training.train("colorizer_3", data=folder, image_size=32, epochs=1, models_dir=tmp_path / "m", verbose=0)
+
+
+def test_case9_the_output_folder_inside_the_input_is_not_colorized_again(tmp_path, models_dir):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    _png(scans / "p1.png"), _png(scans / "p2.png", seed=1)
+    for _ in range(3):
+        assert _cli([scans, "-o", scans / "colorized"], models_dir) == 0
+    made = sorted(p.relative_to(scans).as_posix() for p in scans.rglob("*") if p.is_file())
+    assert made == ["colorized/p1_color.png", "colorized/p2_color.png", "p1.png", "p2.png"]
+
+
+def test_case10_a_symlinked_sub_folder_of_the_output_is_not_written_through(tmp_path, models_dir, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    _png(src / "sub" / "x.png")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir(), elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    assert _cli([src, "-o", out], models_dir) == 1
+    assert "leads out of the output folder" in capsys.readouterr().err and not any(elsewhere.iterdir())
+
+
+def test_case11_stale_temporaries_are_cleaned_and_a_rerun_skips_what_is_done(tmp_path, models_dir, capsys, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    _png(src / "a.png"), _png(src / "b.png", seed=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, live = out / ".a_color.png.tmp999999999", out / ".b_color.png.tmp1"  # pid 1 lives
+    stale.write_bytes(b"half"), live.write_bytes(b"being written")
+    assert _cli([src, "-o", out], models_dir) == 0
+    assert not stale.exists() and live.exists()
+    capsys.readouterr()
+    assert _cli([src, "-o", out], models_dir) == 0  # nothing failed: the finished photos are skipped
+    assert "0 colorized, 2 skipped, 0 failed" in capsys.readouterr().out
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COLORIZE_CACHE", str(cache))
+    cache.mkdir()
+    left = cache / "photos_train_36_0123.images.tmp999999999.npy"
+    left.write_bytes(b"half a cache")
+    data.load_folder_split(_folder(tmp_path / "photos", 12), "train", 36)
+    assert not left.exists()
+
+
+def test_case12_a_half_written_history_row_is_dropped(tmp_path, capsys):
+    log = tmp_path / "run.log.csv"
+    log.write_text("epoch,loss,val_loss\n0,0.5,0.4\n1,0.45,nan\n2,0.4")  # killed while writing epoch 2
+    assert store.drop_incomplete_rows(log) == 1
+    assert store.read_history(log) == {"epoch": [0, 1], "loss": [0.5, 0.45], "val_loss": [0.4, pytest.approx(float("nan"), nan_ok=True)]}
+    assert "dropped 1 incomplete row" in capsys.readouterr().out
+    assert store.drop_incomplete_rows(log) == 0  # a complete file is left as it is
+    log.write_text("epoch,loss,val_loss\n0,0.5,0.4\n1,0.45,\n")
+    assert store.drop_incomplete_rows(log) == 1 and store.read_history(log)["epoch"] == [0]
+
+
+def test_case13_a_lock_whose_pid_was_reused_is_stale(tmp_path, capsys):
+    import machine
+    lock = tmp_path / "m.lock"
+    started = machine.process_started(1)
+    lock.write_text(json.dumps(dict(pid=1, started=(started or 0) + 1, host=store.socket.gethostname(), command="old")))
+    with store.RunLock(lock):  # pid 1 lives, but it is not the process that took the lock
+        owner = json.loads(lock.read_text())
+        assert owner["pid"] == os.getpid() and owner["started"] == machine.process_started(os.getpid())
+    assert "clearing the lock" in capsys.readouterr().out and not lock.exists()
+    lock.write_text(json.dumps(dict(pid=os.getpid(), started=machine.process_started(os.getpid()),
+                                    host=store.socket.gethostname(), command="pytest")))
+    with pytest.raises(RuntimeError, match=f"process {os.getpid()} .*pytest"):
+        store.RunLock(lock).__enter__()
+
+
+def test_case14_seed_and_learning_rate_refused_before_anything_is_written(tmp_path):
+    for kwargs, match in [(dict(seed=-1), "seed must be"), (dict(seed=2 ** 32), "seed must be"),
+                          (dict(learning_rate=-1), "learning_rate must be"), (dict(learning_rate=0), "learning_rate")]:
+        with pytest.raises(ValueError, match=match):
+            training.train("colorizer_3", models_dir=tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
+def test_full_disk_and_interrupt_in_a_batch_say_what_happened(tmp_path, models_dir, monkeypatch, capsys):
+    import errno
+    src = tmp_path / "in"
+    src.mkdir()
+    _png(src / "a.png"), _png(src / "b.png", seed=1), _png(src / "c.png", seed=2)
+
+    def full(image, target, overwrite=True):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(colorize, "save_atomic", full)
+    assert _cli([src, "-o", tmp_path / "o1"], models_dir) == 1
+    assert "the disk is full" in capsys.readouterr().err
+    monkeypatch.undo()
+    calls = []
+    real = Colorizer.colorize_photo
+
+    def interrupted(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+    monkeypatch.setattr(Colorizer, "colorize_photo", interrupted)
+    assert _cli([src, "-o", tmp_path / "o2"], models_dir) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 1 colorized, 0 skipped, 0 failed, 2 left" in err and "Traceback" not in err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import keras
 
+import blocks
 import heads
 import machine
 import models
@@ -82,7 +83,7 @@ def test_fused_batch_norm_matches_keras_batch_norm(policy, atol, rtol):
 
 
 def test_keras_batch_norm_can_still_be_built_for_comparison(monkeypatch):
-    monkeypatch.setattr(models, "BATCH_NORM", "keras")
+    monkeypatch.setattr(blocks, "BATCH_NORM", "keras")
     model = models.get_model("colorizer_3")
     assert not any(isinstance(layer, heads.FusedBatchNorm) for layer in model.layers)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)

@@ -13,6 +13,7 @@ import keras
 
 import colorizer
 import models
+import store
 import training
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -36,7 +37,8 @@ def test_train_writes_model_and_record(cifar_dir, tmp_path):
     model = keras.models.load_model(tmp_path / "colorizer_3.keras")
     out = colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8))
     assert out.shape == (2, 32, 32, 3)
-    assert not (tmp_path / "colorizer_3.run").exists()  # work files cleaned up
+    state = json.loads((tmp_path / "colorizer_3.run" / "state.json").read_text())  # kept for resume="extend"
+    assert state["finished"] and state["epochs_done"] == rec["epochs_run"]
     assert not list(tmp_path.glob("*.tmp*"))
     import zipfile
     with zipfile.ZipFile(tmp_path / "colorizer_3.keras") as z:  # deflated, so the zero moments cost nothing
@@ -147,6 +149,18 @@ def test_model_train_notebook_runs_with_papermill(cifar_dir, tmp_path):
     images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
     assert images >= 5  # Figure 1, 2 diagrams, losses, colorizations
     assert_quiet(nb)
+    # "train a bit more": epochs 2 without extend is one printed line naming the change, never a traceback
+    params = dict(model_name="colorizer_3", epochs=2, subset=200, verbose=2, data_dir=cifar_dir,
+                  models_dir=str(tmp_path / "m"))
+    pm.execute_notebook(str(ROOT / "model_train.ipynb"), str(out), cwd=str(ROOT), progress_bar=False, parameters=params)
+    nb = json.loads(out.read_text())
+    assert_quiet(nb)
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "epochs: 1 → 2" in text and "resume='extend'" in text
+    pm.execute_notebook(str(ROOT / "model_train.ipynb"), str(out), cwd=str(ROOT), progress_bar=False,
+                        parameters=params | dict(extend=True))
+    rec = json.loads((tmp_path / "m" / "colorizer_3.json").read_text())
+    assert rec["epochs_run"] == 2 and rec["history"]["epoch"] == [0, 1]
 
 
 def assert_quiet(nb):
@@ -201,3 +215,62 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     expected = "float32" if tf.config.list_logical_devices("GPU") else "bfloat16"
     assert training.resolve_precision("auto") == expected
     assert training.resolve_precision("float16") == "float16"
+
+
+def test_extend_continues_a_finished_run_with_a_continuous_history(cifar_dir, tmp_path):
+    kw = dict(subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    first = training.train("autoencoder_3", epochs=1, **kw)
+    assert first["epochs_run"] == 1
+    with pytest.raises(training.RunExists) as e:  # changed epochs without extend: one line, both ways out
+        training.train("autoencoder_3", epochs=2, **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and "epochs: 1 → 2" in msg and "resume='extend'" in msg and "overwrite=True" in msg
+    rec = training.train("autoencoder_3", epochs=2, resume="extend", **kw)
+    assert rec["epochs_run"] == 2 and rec["history"]["epoch"] == [0, 1] and len(rec["history"]["loss"]) == 2
+    rows = (tmp_path / "autoencoder_3.log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["0", "1"]  # one more epoch trained, not the first one again
+    with pytest.raises(training.RunExists, match="not fewer"):
+        training.train("autoencoder_3", epochs=1, resume="extend", **kw)
+    assert rec["history"]["loss"][0] == pytest.approx(first["history"]["loss"][0])  # the first epoch is kept
+    assert store.record(tmp_path / "autoencoder_3.keras")["config"]["epochs"] == 2
+    assert store.load(tmp_path / "autoencoder_3.keras").name == "autoencoder_3"
+    again = training.train("autoencoder_3", epochs=2, **kw)  # the same arguments: nothing to do
+    assert again["epochs_run"] == 2
+
+
+def test_extend_refuses_other_changes_naming_them(cifar_dir, tmp_path):
+    kw = dict(epochs=1, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    training.train("autoencoder_3", subset=100, **kw)
+    with pytest.raises(training.RunExists, match=r"subset: 100 → 120.*only epochs and max_minutes can change"):
+        training.train("autoencoder_3", subset=120, resume="extend", **kw)
+    rec = training.train("autoencoder_3", subset=120, overwrite=True, **kw)  # afresh: a one-epoch history
+    assert rec["epochs_run"] == 1 and rec["config"]["subset"] == 120
+
+
+def test_cli_refusal_is_one_line_without_traceback(cifar_dir, tmp_path, capsys):
+    args = ["autoencoder_3", "--subset", "100", "--data-dir", cifar_dir, "--models-dir", str(tmp_path), "--verbose", "0"]
+    training.main(args + ["--epochs", "1"])
+    with pytest.raises(SystemExit) as e:
+        training.main(args + ["--epochs", "2"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "epochs: 1 → 2" in err and "--extend" in err and "Traceback" not in err
+    training.main(args + ["--epochs", "2", "--extend"])
+    assert store.record(tmp_path / "autoencoder_3.keras")["epochs_run"] == 2
+
+
+def test_small_runs_read_right_plural_and_a_one_epoch_plot_has_whole_epoch_ticks(capsys):
+    import plots
+    training.announce(dict(model_name="m", data="d", image_size=32, epochs=1, max_minutes=1), {"final": "x"}, "lines")
+    assert "up to 1 epoch or 1 minute, whichever" in capsys.readouterr().out
+    training.announce(dict(model_name="m", data="d", image_size=32, epochs=3, max_minutes=2.5), {"final": "x"}, "lines")
+    assert "up to 3 epochs or 2.5 minutes" in capsys.readouterr().out
+    recs = [dict(model="colorizer_3", outputs="ab", history=dict(loss=[0.5], val_loss=[0.4])),
+            dict(model="colorizer_4", outputs="ab_bins", history=dict(loss=[3.0, 2.0], val_loss=[2.9, 2.5]))]
+    fig = plots.plot_losses(recs)
+    assert len(fig.axes) == 2  # one panel per kind of loss
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1.0] and ax.get_xlim() == (0.5, 1.5)
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # beside the data, not over it
