@@ -30,7 +30,7 @@ from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, HintError, chec
                        check_working_size, colorizer_names)
 from colour import hint_ab
 from machine import remove_stale_temporaries, temp_tag
-from photos import PhotoTooLarge, open_photo
+from photos import PhotoTooLarge, open_photo, to_pil
 
 OUTPUT_SUFFIX = "_color.png"
 ModelNotTrained = store.ModelNotTrained
@@ -55,7 +55,7 @@ def compare(rgb, colorizer, alpha=None, working_size=None, saturation=1.0, hints
     """A photo (read_photo's uint8 RGB array, and alpha) -> (its colorization, gray | colour side by
     side), as Pillow images: what `--compare` writes. `hints`: [(x, y, colour)] for a hint model."""
     color = Colorizer.of(colorizer).colorize_photo(rgb, alpha, working_size, saturation, hints)
-    return color, side_by_side(Image.fromarray(rgb).convert("L"), color)
+    return color, side_by_side(to_pil(rgb).convert("L"), color)
 
 
 def side_by_side(gray, color):
@@ -197,7 +197,7 @@ def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
         return str(e)
     except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
         return f"could not colorize it ({type(e).__name__}: {e})"
-    images = [color] + ([side_by_side(Image.fromarray(rgb).convert("L"), color)] if args.compare else [])
+    images = [color] + ([side_by_side(to_pil(rgb).convert("L"), color)] if args.compare else [])
     folder = todo[0][0].parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from photos import MAX_PHOTO_PIXELS, PhotoTooLarge, image_batch, read_photo  # n
 DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README, Landscapes)
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
-STRIP_FACTOR = 16                # nor on more than this many times working_size² (a long strip's share)
+STRIP_FACTOR = 4                 # nor on more than this many times working_size² (a long strip's share)
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
 
 
@@ -255,19 +255,24 @@ class Colorizer:
         predicts a*, b* at the working size (`working_shape`), upsampled and recombined with that L*.
         `hints` (a model with the L+hints contract): [(x, y, colour)] for one photo, or one such
         list per photo of a batch (model_hints)."""
-        saturation = check_saturation(saturation)
         images, alpha, single = image_batch(images)
-        H, W = images.shape[1:3]
-        h, w = self.working_shape(H, W, working_size)
-        if hints is not None:
-            check_takes_hints(self.model, [hints])
-            hints = [model_hints(p, H, W, h, w) for p in ([hints] if single else hints)]
-        # down through the modules once: resize and encode (contracts, colour), run, decode, recombine
-        ab = predict_ab(self.at(h, w), images, size=(h, w), hints=hints) * saturation
+        ab = self.chroma(images, working_size, saturation, [hints] if single and hints is not None else hints)
         out = colour.recombine_full(images, ab)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=-1)
         return out[0] if single else out
+
+    def chroma(self, images, working_size=None, saturation=1.0, hints=None):
+        """The a*, b* the model predicts for a uint8 batch (N, H, W, 1 or 3) at the working size,
+        times `saturation`; `hints`: one list of (x, y, colour) per photo, or None."""
+        saturation = check_saturation(saturation)
+        H, W = images.shape[1:3]
+        h, w = self.working_shape(H, W, working_size)
+        if hints is not None:
+            check_takes_hints(self.model, hints)
+            hints = [model_hints(p, H, W, h, w) for p in hints]
+        # down through the modules once: resize and encode (contracts, colour), run, decode
+        return predict_ab(self.at(h, w), images, size=(h, w), hints=hints) * saturation
 
     def colorize_image(self, pil_image, working_size=None, saturation=1.0, hints=None):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of
@@ -276,8 +281,13 @@ class Colorizer:
         return self.colorize_photo(*read_photo(pil_image), working_size, saturation, hints)
 
     def colorize_photo(self, rgb, alpha=None, working_size=None, saturation=1.0, hints=None):
-        """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image."""
-        out = Image.fromarray(self.colorize_array(rgb, working_size, saturation, hints))
+        """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image, recombined tile
+        by tile straight into it (the full-size result exists once: colorize.py's memory)."""
+        images = image_batch(rgb)[0]
+        ab = self.chroma(images, working_size, saturation, None if hints is None else [hints])
+        out = Image.new("RGB", (images.shape[2], images.shape[1]))
+        for (r, c), tile in colour.recombine_tiles(images[0], ab[0]):
+            out.paste(Image.fromarray(tile), (c, r))
         if alpha is not None:
             out.putalpha(alpha)
         return out

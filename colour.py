@@ -126,8 +126,12 @@ _ENCODE = np.clip(255 * np.where(_l > 0.0031308, 1.055 * _l ** (1 / 2.4) - 0.055
 def resize_batch(images, height, width):
     """uint8 RGB images (N, H, W, 3) resized to (N, height, width, 3) as colorize.py does: area
     averaging (BOX) when shrinking, bicubic when enlarging."""
+    images = np.asarray(images)
     method = Image.Resampling.BOX if width < images.shape[2] else Image.Resampling.BICUBIC
-    return np.stack([np.asarray(Image.fromarray(im).resize((width, height), method)) for im in images])
+    gray = images.ndim == 3 or images.shape[-1] == 1  # (N, H, W) or (N, H, W, 1): resized as one channel
+    out = np.stack([np.asarray(Image.fromarray(im.reshape(im.shape[:2]) if gray else im).resize((width, height), method))
+                    for im in images])
+    return out[..., None] if gray and images.ndim == 4 else out
 
 
 def recombine_full(images, ab_small, tile=1 << 20):
@@ -137,22 +141,30 @@ def recombine_full(images, ab_small, tile=1 << 20):
     (stripes of rows, cut into columns too when a row is long), so the working memory beyond the
     input and output photos does not grow with their size or shape."""
     images = as_rgb(images)
-    n, H, W = images.shape[:3]
     out = np.empty_like(images)
+    for i in range(len(images)):
+        for (r, c), rgb in recombine_tiles(images[i], ab_small[i], tile):
+            out[i, r:r + rgb.shape[0], c:c + rgb.shape[1]] = rgb
+    return out
+
+
+def recombine_tiles(photo, ab_small, tile=1 << 20):
+    """recombine_full for one photo (H, W, 3) or gray (H, W, 1) and its chroma (h, w, 2), a tile at a time: yields
+    ((row, col), uint8 RGB tile), so that a caller can write the tiles where it wants (a Pillow
+    image for colorize.py: the full-size result then exists once, not twice)."""
+    H, W = photo.shape[:2]
     rows = max(1, min(H, tile // W))
     cols = max(1, min(W, tile // rows))
-    for i in range(n):
-        planes = [Image.fromarray(np.ascontiguousarray(ab_small[i, ..., k], np.float32)) for k in range(2)]
-        h, w = planes[0].height, planes[0].width
-        for r in range(0, H, rows):
-            r1 = min(H, r + rows)
-            for c in range(0, W, cols):
-                c1 = min(W, c + cols)
-                box = (c * w / W, r * h / H, c1 * w / W, r1 * h / H)  # this tile in the small image
-                ab = np.stack([np.asarray(p.resize((c1 - c, r1 - r), Image.Resampling.BILINEAR, box=box))
-                               for p in planes], -1)
-                out[i, r:r1, c:c1] = photo_lab_to_rgb(photo_L(images[i, r:r1, c:c1]), ab)
-    return out
+    planes = [Image.fromarray(np.ascontiguousarray(ab_small[..., k], np.float32)) for k in range(2)]
+    h, w = planes[0].height, planes[0].width
+    for r in range(0, H, rows):
+        r1 = min(H, r + rows)
+        for c in range(0, W, cols):
+            c1 = min(W, c + cols)
+            box = (c * w / W, r * h / H, c1 * w / W, r1 * h / H)  # this tile in the small image
+            ab = np.stack([np.asarray(p.resize((c1 - c, r1 - r), Image.Resampling.BILINEAR, box=box))
+                           for p in planes], -1)
+            yield (r, c), photo_lab_to_rgb(photo_L(as_rgb(photo[None, r:r1, c:c1])[0]), ab)
 
 
 def photo_L(rgb):

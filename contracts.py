@@ -22,9 +22,9 @@ INPUT_CHANNELS = {"rgb": 3, "gray": 1, "L": 1}
 def model_inputs(images, inputs, size=None):
     """uint8 RGB (or gray `(...,H,W)` / `(...,H,W,1)`) images -> the model input `inputs` ('rgb',
     'gray' or 'L'; value ranges: colour.py), resized to `size` = (h, w) first if given."""
+    if size is not None and tuple(np.shape(images)[1:3]) != tuple(size):
+        images = resize_batch(images, *size)  # before as_rgb: a gray photo is resized as one channel
     images = as_rgb(images)
-    if size is not None and tuple(images.shape[1:3]) != tuple(size):
-        images = resize_batch(images, *size)
     if inputs == "rgb":
         return to_float(images)
     if inputs == "gray":

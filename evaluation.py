@@ -306,6 +306,11 @@ def folder_report(data_name, models_dir, figures_dir, before="colorizer_3", n_sh
     if shown:
         stats = per_class(preds[shown], images, labels, len(class_names))
         plots.save(plots.plot_per_class(stats, class_names, shown), figures_dir / "per_class.png")
+    calibrated = trained.get(default, (None, {}))[1].get("calibration") if default else None
+    if calibrated:  # the default's decoding settings: accuracy against colourfulness, the chosen point
+        plots.save(plots.plot_tradeoff(calibrated, metrics.colorfulness(images),
+                                       f"{default}: decoding settings on the validation photos"),
+                   figures_dir / "tradeoff.png")
     records = [rec for name, (_, rec) in trained.items() if rec and name in models.MODELS]
     if records:
         plots.save(plots.plot_losses(records, title=f"{dataset}: train (solid) and validation (dashed) loss"),

@@ -171,12 +171,24 @@ def open_photo(path):
         return read_photo(img)
 
 
+GRAY_MODES = ("L", "LA", "1")  # read as one channel: a gray photo's three equal channels would triple its memory
+
+
 def read_photo(pil_image):
     """A Pillow image (any mode; decoded here, so anything Pillow raises on a malformed file is
-    raised here) -> (upright uint8 RGB array (H, W, 3), its alpha channel as a Pillow image or None)."""
+    raised here) -> (upright uint8 array, its alpha channel as a Pillow image or None): (H, W, 1)
+    for a gray photo of 8 bits, (H, W, 3) RGB for any other (image_batch takes both)."""
     check_photo_size(*pil_image.size)
     img = upright(pil_image)
     alpha = None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         alpha = img.convert("RGBA").getchannel("A")
+    if img.mode in GRAY_MODES:
+        return np.asarray(img.convert("L"))[..., None], alpha
     return np.asarray(pil_to_rgb(img)), alpha
+
+
+def to_pil(photo):
+    """A uint8 photo array (H, W), (H, W, 1) or (H, W, 3) -> a Pillow image (L or RGB)."""
+    photo = np.asarray(photo)
+    return Image.fromarray(photo[..., 0] if photo.ndim == 3 and photo.shape[-1] == 1 else photo)

@@ -27,6 +27,12 @@ def save_image(image, path):
     return path
 
 
+def grid_and_legend(ax):
+    """A light grid, and the legend to the right of the axes, never over the data."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
 def plot_losses(records, title=None):
     """Training (solid) and validation (dashed) loss per epoch of each record (training JSON), one
     panel per kind of loss (models with the same outputs share a loss; different losses are not
@@ -53,8 +59,7 @@ def plot_losses(records, title=None):
         ax.set_ylabel("loss")
         ax.set_yscale("log")
         ax.set_title(f"{outputs} outputs ({', '.join(r['model'] for r in recs)})", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        grid_and_legend(ax)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -174,5 +179,30 @@ def plot_photos(photos, by_model):
             ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
             ax.set_title(f"{name}: {title}", fontsize=8)
             ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(calibration, gt_colorfulness=None, title=None):
+    """Accuracy against colourfulness over a calibrated model's decoding settings (its record's
+    `calibration`: each setting's validation PSNR and colourfulness, whether it surely beats gray),
+    with gray's PSNR, 90 % of the originals' colourfulness and the chosen setting marked."""
+    sweep, chosen, gray = calibration["sweep"], calibration["chosen"], calibration["gray"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for sure, marker, label in ((True, "o", "beats gray on all five (95 % of resamples)"), (False, "x", "does not")):
+        pts = [s for s in sweep if bool(s["surely_beats_gray"]) == sure]
+        if pts:
+            ax.scatter([s["colorfulness"] for s in pts], [s["psnr"] for s in pts], marker=marker, label=label)
+    ax.scatter([chosen["colorfulness"]], [chosen["psnr"]], s=160, facecolors="none", edgecolors="red",
+               label=f"chosen: mix {chosen['mix']:g}, gain {chosen['gain']:g}")
+    ax.axhline(gray["psnr"], color="gray", ls="--", lw=1, label=f"gray {gray['psnr']:.2f} dB")
+    ax.axhline(gray["psnr"] + 2, color="gray", ls=":", lw=1, label="gray + 2 dB")
+    if gt_colorfulness:
+        ax.axvline(0.9 * gt_colorfulness, color="C2", ls=":", lw=1, label="90 % of the originals' colourfulness")
+    ax.set_xlabel("colourfulness (validation photos)")
+    ax.set_ylabel("PSNR dB (validation photos)")
+    grid_and_legend(ax)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

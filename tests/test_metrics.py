@@ -170,3 +170,14 @@ def test_differences_markdown_ticks_only_intervals_on_the_better_side():
     w_row = next(line for line in text.splitlines() if line.startswith("| `w`"))
     assert m_row.count("✓") == len(metrics.ACCURACY_METRICS) and "✓" not in w_row
     assert "+0.500 [+0.100, +0.900] ✓" in m_row
+
+
+def test_tradeoff_plot_marks_each_setting_and_the_chosen_one():
+    import plots
+    s = lambda cf, p, sure: dict(colorfulness=cf, psnr=p, surely_beats_gray=sure, mix=1.0, gain=0.0)  # noqa: E731
+    cal = dict(sweep=[s(20, 25.0, True), s(30, 24.0, True), s(40, 22.0, False)], chosen=s(30, 24.0, True),
+               gray=dict(psnr=22.5))
+    ax = plots.plot_tradeoff(cal, 40.0).axes[0]
+    offsets = [tuple(map(tuple, c.get_offsets())) for c in ax.collections]
+    assert offsets == [((20.0, 25.0), (30.0, 24.0)), ((40.0, 22.0),), ((30.0, 24.0),)]
+    assert [ln.get_ydata()[0] for ln in ax.lines[:2]] == [22.5, 24.5] and ax.lines[2].get_xdata()[0] == 36.0
