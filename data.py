@@ -214,7 +214,9 @@ def load_folder_split(data, split="train", size=72, cache_dir=None, chunk=512):
             raise ValueError(f"Image folder '{root}' has no readable {split} photos ({len(files)} files tried).")
         full = np.load(tmp, mmap_mode="r")
         gray = np.concatenate([_gray_mask(full[j:min(n, j + chunk)]) for j in range(0, n, chunk)])  # readable rows
-        np.savez(meta_path, labels=np.asarray(labels, np.int64), gray=gray, n=n, class_names=np.array(names))
+        meta_tmp = meta_path.with_suffix(f"{machine.temp_tag()}.npz")
+        np.savez(meta_tmp, labels=np.asarray(labels, np.int64), gray=gray, n=n, class_names=np.array(names))
+        os.replace(meta_tmp, meta_path)  # atomic too: two workers of one host may build one cache at once
         os.replace(tmp, img_path)
     return _open_folder_cache(img_path, meta_path, len(files), size)
 

@@ -91,9 +91,11 @@ def test_two_local_workers_train_one_model_and_resume_together_after_a_kill(tmp_
     t0 = time.time()
     while time.time() - t0 < 300 and done() < 1 and all(p.poll() is None for p in procs):
         time.sleep(0.05)  # the first epoch is done and backed up: kill the pair in the middle of its run
+    alive = all(p.poll() is None for p in procs)
     for p in procs:
         p.send_signal(signal.SIGKILL)
         p.wait()
+    assert alive, "a worker ended before the kill:\n" + "\n".join(p.stdout.read()[-2000:] for p in procs)
     assert 1 <= done() < epochs, "the pair was not killed in the middle of its run"
     procs = _start_pair(folder, models_dir, _free_ports(2), epochs, cache)
     outs = [p.communicate(timeout=300)[0] for p in procs]
