@@ -55,11 +55,12 @@ def compare(rgb, colorizer, alpha=None, working_size=None, saturation=1.0, hints
     """A photo (read_photo's uint8 RGB array, and alpha) -> (its colorization, gray | colour side by
     side), as Pillow images: what `--compare` writes. `hints`: [(x, y, colour)] for a hint model."""
     color = Colorizer.of(colorizer).colorize_photo(rgb, alpha, working_size, saturation, hints)
-    return color, side_by_side(to_pil(rgb).convert("L"), color)
+    return color, side_by_side(rgb, color)
 
 
-def side_by_side(gray, color):
-    """gray | colour, one image."""
+def side_by_side(photo, color):
+    """gray | colour, one image: `photo` is the input (a Pillow image, or read_photo's array), shown gray."""
+    gray = (photo if isinstance(photo, Image.Image) else to_pil(photo)).convert("L")
     canvas = Image.new("RGB", (gray.width + color.width, max(gray.height, color.height)), "white")
     canvas.paste(gray.convert("RGB"), (0, 0))
     canvas.paste(color.convert("RGB"), (gray.width, 0))
@@ -197,7 +198,7 @@ def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
         return str(e)
     except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
         return f"could not colorize it ({type(e).__name__}: {e})"
-    images = [color] + ([side_by_side(to_pil(rgb).convert("L"), color)] if args.compare else [])
+    images = [color] + ([side_by_side(rgb, color)] if args.compare else [])
     folder = todo[0][0].parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

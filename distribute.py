@@ -68,6 +68,19 @@ def read_tf_config(text=None):
     return config
 
 
+def local_tf_configs(n):
+    """TF_CONFIG (JSON) for each of `n` workers on this machine, at free ports of 127.0.0.1: how
+    the two-worker test and benchmarks/scaling.py start a cluster without other machines."""
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
+    for s in socks:
+        s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(n)]
+
+
 def role_in(config):
     """The Role of TF_CONFIG's task: the chief (or worker 0 without one) is index 0; workers follow."""
     cluster, task = config["cluster"], config["task"]

@@ -21,7 +21,7 @@ from keras import layers
 import contracts
 from contracts import bin_kwargs, gamut_bins
 from blocks import UNET_WIDTHS, conv_block, unet_trunk, up_block  # noqa: F401  (the builders' blocks)
-from gan import Pix2Pix, patch_discriminator  # noqa: F401  (colorizer_5's model)
+from gan import Pix2Pix  # colorizer_5's model
 from heads import ABBins, ABMix, MixLoss, RebalancedBinLoss, rebalance_weights
 
 FAMILIES = ("autoencoder", "colorizer")
@@ -243,10 +243,16 @@ def colorizer_2(input_shape=(32, 32, 1), autoencoder_1=None) -> keras.Model:
 def colorizer_3(input_shape=(32, 32, 1)) -> keras.Model:
     """Lab U-Net: L -> ab with skip connections and batch norm, tanh output; the input L is
     recombined unchanged by predict_rgb. L1 loss. Any H, W divisible by 8."""
-    inputs = keras.Input(input_shape, name="colorizer_3_input")
+    return unet_regression("colorizer_3", input_shape)
+
+
+def unet_regression(name, input_shape):
+    """The U-Net with a tanh ab head trained with L1: colorizer_3, and colorizer_7 with hint channels
+    in its input (the layer names are the same, so their weights line up)."""
+    inputs = keras.Input(input_shape, name=f"{name}_input")
     x = unet_trunk(inputs, UNET_WIDTHS, "unet")
     outputs = layers.Conv2D(2, 1, activation="tanh", name="ab", dtype="float32")(x)
-    model = keras.Model(inputs, outputs, name="colorizer_3")
+    model = keras.Model(inputs, outputs, name=name)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", metrics=["mse"])
     return model
 
@@ -342,12 +348,7 @@ def colorizer_7(input_shape=(32, 32, 4)) -> keras.Model:
     photos (simulated hints from the ground truth on the others) it colorizes alone like
     colorizer_3. Same trunk, so the same size and speed (the first convolution takes 4 channels
     instead of 1). Any H, W divisible by 8."""
-    inputs = keras.Input(input_shape, name="colorizer_7_input")
-    x = unet_trunk(inputs, UNET_WIDTHS, "unet")
-    outputs = layers.Conv2D(2, 1, activation="tanh", name="ab", dtype="float32")(x)
-    model = keras.Model(inputs, outputs, name="colorizer_7")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", metrics=["mse"])
-    return model
+    return unet_regression("colorizer_7", input_shape)
 
 
 def block_summary(model):

@@ -9,11 +9,9 @@ slower than one: this shows the overhead, not the gain that separate machines br
 runs/scaling/ (scratch); each worker count starts afresh.
 """
 import argparse
-import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,28 +20,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def run(args, n, out):
     """Train with n workers; returns the chief's record."""
     shutil.rmtree(out, ignore_errors=True)
-    ports, procs = free_ports(n), []
+    import distribute
+    tf_configs, procs = distribute.local_tf_configs(n), []
     for i in range(n):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, str(ROOT / "training.py"), args.model, "--data", args.data, "--image-size",
                str(args.image_size), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                "--subset", str(args.subset), "--models-dir", str(out), "--verbose", "0"]
         if n > 1:
-            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                                           "task": {"type": "worker", "index": i}})
+            env["TF_CONFIG"] = tf_configs[i]
             cmd += ["--strategy", "multi-worker"]
         procs.append(subprocess.Popen(cmd, env=env))
     if any(p.wait() for p in procs):

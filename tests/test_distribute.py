@@ -4,7 +4,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,21 +42,10 @@ def test_roles_and_shards():
     assert data.shard_rows(rows, None) is rows
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _start_pair(folder, models_dir, ports, epochs, cache):
+def _start_pair(folder, models_dir, epochs, cache):
     procs = []
-    for i in range(2):
-        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "COLORIZE_CACHE": str(cache),
+    for tf_config in distribute.local_tf_configs(2):
+        env = {**os.environ, "TF_CONFIG": tf_config, "COLORIZE_CACHE": str(cache),
                "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, str(ROOT / "training.py"), "colorizer_3", "--data", str(folder), "--image-size", "16",
                "--epochs", str(epochs), "--batch-size", "8", "--strategy", "multi-worker", "--models-dir",
@@ -81,7 +69,7 @@ def test_two_local_workers_train_one_model_and_resume_together_after_a_kill(tmp_
     models_dir, cache = tmp_path / "models", tmp_path / "cache"
     state = models_dir / "photos" / "colorizer_3.run" / "state.json"
     epochs = 4
-    procs = _start_pair(folder, models_dir, _free_ports(2), epochs, cache)
+    procs = _start_pair(folder, models_dir, epochs, cache)
 
     def done():
         try:
@@ -97,7 +85,7 @@ def test_two_local_workers_train_one_model_and_resume_together_after_a_kill(tmp_
         p.wait()
     assert alive, "a worker ended before the kill:\n" + "\n".join(p.stdout.read()[-2000:] for p in procs)
     assert 1 <= done() < epochs, "the pair was not killed in the middle of its run"
-    procs = _start_pair(folder, models_dir, _free_ports(2), epochs, cache)
+    procs = _start_pair(folder, models_dir, epochs, cache)
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outs)
     assert all("Resuming colorizer_3 from epoch" in o or "resuming after epoch 0" in o for o in outs)
