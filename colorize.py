@@ -17,19 +17,19 @@ cannot be read or written is reported and the rest of the batch goes on (exit st
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import argparse
 import errno
+import functools
 import json
-import os
 import pathlib
 import sys
 import time
 
 from PIL import Image
 
+import machine
 import store
 from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, HintError, check_saturation, check_takes_hints,
-                       check_working_size, colorizer_names)
+                       check_working_size, COLORIZERS)
 from colour import hint_ab
-from machine import remove_stale_temporaries, temp_tag
 from photos import PhotoTooLarge, open_photo, to_pil
 
 OUTPUT_SUFFIX = "_color.png"
@@ -121,38 +121,6 @@ def _progress(items):
         return items
 
 
-def save_atomic(image, target, overwrite=True):
-    """Write a PNG under a temporary name in the target's folder, then publish it: a failed write
-    (full disk) never leaves half a file at `target` nor destroys a previous good one. Without
-    `overwrite` it is published by a hard link, which fails if `target` exists: of two processes
-    writing one target exactly one wins, the other gets FileExistsError. A target that is a symbolic
-    link is refused, never written through."""
-    target = pathlib.Path(target)
-    if target.is_symlink():
-        raise OSError(f"{target} is a symbolic link; not writing through it")
-    tmp = target.with_name(f".{target.name}{temp_tag()}")
-    try:
-        image.save(tmp, format="PNG", compress_level=1)  # fast: big PNGs take seconds at the default level
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            _publish_new(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _publish_new(tmp, target):
-    """Move `tmp` to `target` only if `target` does not exist (FileExistsError otherwise), atomically."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links: claim the name exclusively, then fill it
-        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        os.replace(tmp, target)
-
-
 class Skipped(Exception):
     """An output that exists already (not a failure: a re-run skips the photos it has done)."""
 
@@ -199,16 +167,13 @@ def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
     except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
         return f"could not colorize it ({type(e).__name__}: {e})"
     images = [color] + ([side_by_side(rgb, color)] if args.compare else [])
-    folder = todo[0][0].parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if folder not in args.cleaned:  # a killed run's half-written files, once per folder
-            args.cleaned.add(folder)
-            remove_stale_temporaries(folder, ".*.tmp*")
+        todo[0][0].parent.mkdir(parents=True, exist_ok=True)
         for image, (t, write) in zip(images, todo):
             try:
-                if write:
-                    save_atomic(image, t, args.overwrite)
+                if write:  # PNG at compress level 1: big PNGs take seconds at the default level
+                    machine.write_atomic(t, functools.partial(image.save, format="PNG", compress_level=1),
+                                         args.overwrite)
             except FileExistsError:
                 raise Skipped(f"{t} exists (written by another process meanwhile)") from None
     except OSError as e:
@@ -222,7 +187,7 @@ def parser():
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help=f"a colorizer: <dataset>/<name> for one trained on photos (default {DEFAULT_MODEL}), "
-                        f"a CIFAR-10 name ({', '.join(colorizer_names())}), or a .keras file")
+                        f"a CIFAR-10 name ({', '.join(COLORIZERS)}), or a .keras file")
     p.add_argument("--models-dir", default=store.MODELS_DIR)
     p.add_argument("-o", "--outdir", default="colorized")
     p.add_argument("--working-size", type=int, default=None,
@@ -242,21 +207,23 @@ def parser():
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
+    try:  # everything about the command line first, then down into the colorizer once
+        args.hints = parse_hints(args.hint, args.hints)
+    except ValueError as e:
+        p.error(str(e))
+    outdir = pathlib.Path(args.outdir)
+    files, missing = _expand(args.inputs, outdir)
     for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
         try:
             check(value)
         except ValueError as e:
             p.error(f"--{e}")
     try:
-        args.hints = parse_hints(args.hint, args.hints)
         colorizer = Colorizer.load(args.model, args.models_dir)
         check_takes_hints(colorizer.model, [args.hints])
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
 
-    outdir = pathlib.Path(args.outdir)
-    args.cleaned = set()  # output folders whose stale temporaries were removed in this run
-    files, missing = _expand(args.inputs, outdir)
     failed = [f"{m}: no such file or folder" for m in missing]
     input_paths = {f.resolve() for f, _ in files}
     claimed = {}  # output path -> the input that writes it: two inputs never share an output

@@ -4,7 +4,7 @@
     colorizer = Colorizer.load()                        # the default, landscapes/colorizer_6
     colorizer.colorize_image(PIL.Image.open("photo.jpg")).save("photo_color.png")
     rgb = colorizer.predict_rgb(uint8_images)           # at the images' own size
-    big = colorizer.at(480, 640)                        # the model rebuilt for 480x640 inputs (cached)
+    model = colorizer.at(480, 640)                      # the model that runs on 480x640 inputs
 
 A photo keeps its own full-resolution luminance (CIE L*); the model predicts the chroma (a*, b*)
 at a small working size (never more than MAX_MODEL_PIXELS), which is upsampled and recombined with
@@ -27,12 +27,15 @@ DEFAULT_MODEL = "landscapes/colorizer_6"  # the best landscape colorizer (README
 MAX_WORKING_SIZE = 1024          # a working size (short side) above this is refused
 MAX_MODEL_PIXELS = 512 * 512     # the model never runs on more pixels than this, whatever the photo's shape
 STRIP_FACTOR = 4                 # nor on more than this many times working_size² (a long strip's share)
-MAX_SIZES = 8                    # rebuilt sizes kept per colorizer: a folder of same-sized photos builds one once
+MAX_SIZES = 8                    # rebuilt sizes kept per colorizer (a model that cannot run at any size)
 
 
 def colorizer_names():
     """The registered colorizers' names (models.list_models("colorizer"), read here from the registry)."""
     return [name for name, spec in models.MODELS.items() if spec.family == "colorizer"]
+
+
+COLORIZERS = colorizer_names()  # the registry is complete once models.py is imported
 
 
 def check_working_size(working_size):
@@ -190,16 +193,18 @@ def predict_rgb(model, images, batch_size=256, saturation=1.0):
 class Colorizer:
     """A trained colorizer (a Keras model of a registered colorizer) and its registry entry."""
 
-    def __init__(self, model):
+    def __init__(self, model, runner=None):
         self.model, self.spec = model, models.MODELS[model.name]
         if self.spec.family != "colorizer":
             raise ValueError(f"'{model.name}' is an {self.spec.family}, not a colorizer")
-        self._sized = {}  # (h, w) -> the model rebuilt for that input size
+        self.trained_size = tuple(model.input_shape[1:3])
+        self.runner = runner  # the model taking any size (store.load(any_size=True)); else rebuilt per size
+        self._sized = {}  # (h, w) -> the model rebuilt for that input size, when there is no runner
 
     @classmethod
     def load(cls, name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
         """`colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or a `.keras` path."""
-        return cls(store.load(name_or_path, models_dir, family="colorizer"))
+        return cls(*store.load(name_or_path, models_dir, family="colorizer", any_size=True))
 
     @classmethod
     def of(cls, model_or_colorizer):
@@ -210,7 +215,10 @@ class Colorizer:
         return self.model.name
 
     def at(self, height, width):
-        """The model rebuilt for `height` x `width` inputs (at_size), kept for the next photo."""
+        """The model for `height` x `width` inputs: the any-size runner, else the model rebuilt for
+        that size (at_size), kept for the next photo."""
+        if self.runner is not None and tuple(self.trained_size) != (height, width):
+            return self.runner
         key = (int(height), int(width))
         if key not in self._sized:
             if len(self._sized) >= MAX_SIZES:
@@ -224,7 +232,7 @@ class Colorizer:
         most MAX_MODEL_PIXELS in all, nor more than STRIP_FACTOR x working size² (a very long strip
         is shrunk further: the model's memory grows with its pixels, and chroma is smooth along a
         strip); a fixed-size model runs at its size."""
-        trained, stride = tuple(self.model.input_shape[1:3]), self.spec.stride
+        trained, stride = self.trained_size, self.spec.stride
         working_size = check_working_size(working_size)
         if stride is None:
             if working_size not in (None, min(trained)):
@@ -283,7 +291,7 @@ class Colorizer:
     def colorize_photo(self, rgb, alpha=None, working_size=None, saturation=1.0, hints=None):
         """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image, recombined tile
         by tile straight into it (the full-size result exists once: colorize.py's memory)."""
-        images = image_batch(rgb)[0]
+        images = np.asarray(rgb)[None]  # read_photo's (H, W, 1 or 3) uint8 photo, as a batch of one
         ab = self.chroma(images, working_size, saturation, None if hints is None else [hints])
         out = Image.new("RGB", (images.shape[2], images.shape[1]))
         for (r, c), tile in colour.recombine_tiles(images[0], ab[0]):

@@ -125,3 +125,43 @@ def remove_stale_temporaries(folder, pattern="*.tmp*"):
             except OSError:
                 pass
     return removed
+
+
+_CLEANED = set()  # folders whose stale temporaries this process removed (write_atomic, once each)
+
+
+def write_atomic(target, write, overwrite=True):
+    """Write a file through `write(temporary_path)` under a temporary name beside `target` (this
+    process's temp_tag), then publish it: an interrupted or failed write (a full disk) never leaves
+    half a file at `target` nor destroys a previous good one. With `overwrite` it is renamed into
+    place; without, it is published by a hard link, which fails if `target` exists, so of two
+    processes writing one target exactly one wins (the other gets FileExistsError). A target that is
+    a symbolic link is refused, never written through. The first write into a folder removes the
+    half-written temporaries a killed process left there (remove_stale_temporaries)."""
+    target = pathlib.Path(target)
+    if target.is_symlink():
+        raise OSError(f"{target} is a symbolic link; not writing through it")
+    if target.parent not in _CLEANED:
+        _CLEANED.add(target.parent)
+        remove_stale_temporaries(target.parent, ".*.tmp*")
+    tmp = target.with_name(f".{target.name}{temp_tag()}")
+    try:
+        write(tmp)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _publish_new(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _publish_new(tmp, target):
+    """Move `tmp` to `target` only if `target` does not exist (FileExistsError otherwise), atomically."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: claim the name exclusively, then fill it
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, target)

@@ -94,12 +94,13 @@ def resolve(name_or_path, models_dir=MODELS_DIR):
     return p
 
 
-def load(name_or_path, models_dir=MODELS_DIR, family=None):
-    """A trained model by name or path, checked: a registered model, of `family` if given."""
+def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
+    """A trained model by name or path, checked: a registered model, of `family` if given. With
+    `any_size`: (the model, a copy taking inputs of any height and width, or None) for inference
+    (the copy: the model rebuilt from its own config with the input's height and width left open,
+    given its weights; None when it cannot be: not functional, or not fully convolutional)."""
     import keras
-    p = resolve(name_or_path, models_dir)
-    if not zipfile.is_zipfile(p):
-        raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
+    p = _checked_file(name_or_path, models_dir)
     try:
         model = keras.models.load_model(p)  # safe mode: a config naming arbitrary code is refused
     except Exception as e:  # noqa: BLE001 - any failure here means "not a model this project can load"
@@ -109,7 +110,28 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None):
                          f"({', '.join(models.MODELS)})")
     if family is not None and models.MODELS[model.name].family != family:
         raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}")
-    return model
+    if not any_size:
+        return model
+    # (written out here, not in a helper: loading stays one pass through the custom layers)
+    config = model.get_config() if models.MODELS[model.name].stride else {}
+    inputs = []
+    for layer in config.get("layers", ()):
+        if layer["class_name"] == "InputLayer":
+            inputs.append(layer)
+    if len(inputs) != 1:  # not functional (colorizer_5's Pix2Pix), or not one image input
+        return model, None
+    shape = inputs[0]["config"]["batch_shape"]
+    inputs[0]["config"]["batch_shape"] = [shape[0], None, None, *shape[3:]]
+    runner = model.__class__.from_config(config)
+    runner.set_weights(model.get_weights())
+    return model, runner
+
+
+def _checked_file(name_or_path, models_dir):
+    p = resolve(name_or_path, models_dir)
+    if not zipfile.is_zipfile(p):
+        raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
+    return p
 
 
 def _article(family):
@@ -148,11 +170,9 @@ def read_json(p):
 
 
 def write_json(p, obj):
-    """Write to a temporary name and rename: an interrupted write never leaves half a file."""
-    p = pathlib.Path(p)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, p)
+    """Write to a temporary name and rename (machine.write_atomic): an interrupted write never leaves half a file."""
+    text = json.dumps(obj, indent=1, default=float)
+    machine.write_atomic(p, lambda tmp: tmp.write_text(text))
 
 
 def save_model(model, p):
@@ -161,13 +181,17 @@ def save_model(model, p):
     weights' size on disk."""
     p = pathlib.Path(p)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp, packed = p.with_name(p.stem + ".tmp.keras"), p.with_name(p.stem + ".tmp2.keras")
-    model.save(tmp)
-    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            dst.writestr(item.filename, src.read(item.filename))
-    tmp.unlink()
-    os.replace(packed, p)
+    tmp = p.with_name(f"{p.stem}{machine.temp_tag()}.keras")  # Keras saves only to a name ending in .keras
+
+    def deflate(packed):
+        with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in src.infolist():
+                dst.writestr(item.filename, src.read(item.filename))
+    try:
+        model.save(tmp)
+        machine.write_atomic(p, deflate)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_history(csv_path):
@@ -275,9 +299,7 @@ def drop_incomplete_rows(csv_path):
     keep = [lines[0]] + [ln for ln in lines[1:] if complete(ln)]
     dropped = len(lines) - len(keep)
     if dropped:
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text("".join(keep))
-        os.replace(tmp, p)
+        machine.write_atomic(p, lambda tmp: tmp.write_text("".join(keep)))
         print(f"note: dropped {dropped} incomplete row(s) from {p} (written when the run was stopped)", flush=True)
     return dropped
 

@@ -11,6 +11,7 @@ import colorize
 import colorizer
 import colour
 import models
+import store
 import photos
 from colorizer import Colorizer
 
@@ -209,6 +210,23 @@ def test_colorizer_keeps_one_model_per_size_and_predicts_at_the_images_size():
     assert_images_match(c.predict_rgb(imgs), colorizer.predict_rgb(colorizer.at_size(model, 48, 48), imgs))
     with pytest.raises(ValueError, match="autoencoder_1' is an autoencoder, not a colorizer"):
         Colorizer(models.get_model("autoencoder_1"))
+
+
+def test_a_loaded_colorizer_runs_at_any_size_without_a_rebuild(models_dir, tmp_path):
+    """store.load(any_size=True): one copy with the input's height and width left open serves every
+    photo size, and predicts what the model rebuilt for that size predicts."""
+    from conftest import assert_images_match, synthetic_images
+    model, runner = store.load("colorizer_3", models_dir, any_size=True)
+    assert model.input_shape == (None, 32, 32, 1) and runner.input_shape == (None, None, None, 1)
+    assert [w.shape for w in runner.weights] == [w.shape for w in model.weights]
+    imgs = synthetic_images(2, 48)[:, :, :40]
+    assert_images_match(colorizer.predict_rgb(runner, imgs), colorizer.predict_rgb(colorizer.at_size(model, 48, 40), imgs))
+    c = Colorizer.load("colorizer_3", models_dir)
+    assert c.trained_size == (32, 32) and c.at(48, 40) is c.runner and c.at(96, 64) is c.runner
+    assert c.working_shape(300, 200) == (48, 32)  # the trained size still sets the working size
+    models.get_model("colorizer_5").save(tmp_path / "colorizer_5.keras")
+    gan, gan_runner = store.load(tmp_path / "colorizer_5.keras", any_size=True)
+    assert gan_runner is None and Colorizer(gan).at(48, 40) is not gan  # Pix2Pix: rebuilt per size
 
 
 def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from PIL import Image
 import colorize
 import colorizer
 import data
+import machine
 import models
 import photos
 import store
@@ -161,7 +162,7 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
     errors = []
     for f in files[:60]:  # and colorize.py's read path: colorized, or reported as unreadable
         class Args:
-            working_size, saturation, compare, overwrite, hints, cleaned = None, 1.0, False, True, None, set()
+            working_size, saturation, compare, overwrite, hints = None, 1.0, False, True, None
         errors.append(colorize._colorize_one(f, f.relative_to(tmp_path), Colorizer(MODEL), Args, tmp_path / "out",
                                              set(), {}))
         assert errors[-1] is None or "not a readable image" in errors[-1], errors[-1]
@@ -423,7 +424,7 @@ def test_case4_a_concurrent_writer_wins_and_the_other_reports_exists(tmp_path, m
     assert (out / "photo_color.png").read_bytes() == b"the other process's output"
     assert "0 colorized, 1 skipped" in capsys.readouterr().out
     with pytest.raises(FileExistsError):
-        colorize.save_atomic(Image.new("RGB", (2, 2)), out / "photo_color.png", overwrite=False)
+        machine.write_atomic(out / "photo_color.png", lambda t: Image.new("RGB", (2, 2)).save(t, "PNG"), overwrite=False)
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
 
 
@@ -571,9 +572,9 @@ def test_full_disk_and_interrupt_in_a_batch_say_what_happened(tmp_path, models_d
     src.mkdir()
     _png(src / "a.png"), _png(src / "b.png", seed=1), _png(src / "c.png", seed=2)
 
-    def full(image, target, overwrite=True):
+    def full(target, write, overwrite=True):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(colorize, "save_atomic", full)
+    monkeypatch.setattr(machine, "write_atomic", full)
     assert _cli([src, "-o", tmp_path / "o1"], models_dir) == 1
     assert "the disk is full" in capsys.readouterr().err
     monkeypatch.undo()
