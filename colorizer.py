@@ -30,12 +30,7 @@ STRIP_FACTOR = 4                 # nor on more than this many times working_size
 MAX_SIZES = 8                    # rebuilt sizes kept per colorizer (a model that cannot run at any size)
 
 
-def colorizer_names():
-    """The registered colorizers' names (models.list_models("colorizer"), read here from the registry)."""
-    return [name for name, spec in models.MODELS.items() if spec.family == "colorizer"]
-
-
-COLORIZERS = colorizer_names()  # the registry is complete once models.py is imported
+COLORIZERS = models.list_models("colorizer")  # the registry is complete once models.py is imported
 
 
 def check_working_size(working_size):
@@ -117,7 +112,7 @@ def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, 
         # one small batch (a photo): a direct call skips predict()'s per-call setup
         y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
             model.predict(x, batch_size=batch_size, verbose=0)
-        out.append(y if decode is None else codec_.ab(y) if decode == "ab" else codec_.decode(y, x, saturation))
+        out.append(y if decode is None else codec_.chroma(y, x) if decode == "ab" else codec_.decode(y, x, saturation))
     return np.concatenate(out)
 
 
@@ -218,6 +213,9 @@ class Colorizer:
         """The model for `height` x `width` inputs: the any-size runner, else the model rebuilt for
         that size (at_size), kept for the next photo."""
         if self.runner is not None and tuple(self.trained_size) != (height, width):
+            if height % self.spec.stride or width % self.spec.stride:
+                raise ValueError(f"Model '{self.name}' needs height and width divisible by {self.spec.stride}, "
+                                 f"got {height}x{width}")
             return self.runner
         key = (int(height), int(width))
         if key not in self._sized:
@@ -292,6 +290,9 @@ class Colorizer:
         """`read_photo`'s uint8 RGB array (and alpha) -> the colorized Pillow image, recombined tile
         by tile straight into it (the full-size result exists once: colorize.py's memory)."""
         images = np.asarray(rgb)[None]  # read_photo's (H, W, 1 or 3) uint8 photo, as a batch of one
+        if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
+            raise ValueError(f"colorize_photo takes read_photo's uint8 (H, W, 1) or (H, W, 3) array, got shape "
+                             f"{np.shape(rgb)} ({images.dtype}); colorize_array takes the other forms")
         ab = self.chroma(images, working_size, saturation, None if hints is None else [hints])
         out = Image.new("RGB", (images.shape[2], images.shape[1]))
         for (r, c), tile in colour.recombine_tiles(images[0], ab[0]):

@@ -83,7 +83,8 @@ class Codec:
     """The `rgb -> rgb` contract (autoencoders); the other codecs change what differs.
 
     encode(images, size) -> model input (resized to `size` first if given); target(images) -> training target; pair(images) -> both, from one
-    colour conversion; ab(outputs) -> predicted CIE a*, b* in ab units; decode(outputs, encoded,
+    colour conversion; ab(outputs) -> predicted CIE a*, b* in ab units; chroma(outputs, encoded) -> the
+    a*, b* to show (ab's, unless the input itself gives colour: hints); decode(outputs, encoded,
     saturation) -> uint8 RGB (Lab contracts keep the encoded input's L, so one RGB -> Lab conversion
     serves a whole predicted batch)."""
     inputs, outputs = "rgb", "rgb"
@@ -100,6 +101,9 @@ class Codec:
 
     def ab(self, y):
         return rgb_to_lab(np.clip(y, 0, 1))[..., 1:]
+
+    def chroma(self, y, x):
+        return self.ab(y)
 
     def decode(self, y, x, saturation=1.0):
         rgb = to_uint8(y)
@@ -129,8 +133,8 @@ class LabCodec(Codec):
         return unscale_ab(y)
 
     def decode(self, y, x, saturation=1.0):
-        ab = scale_ab(self.ab(y) * saturation)  # ab units -> model scale -> ab units, as before the codecs
-        return to_uint8(lab_to_rgb(np.concatenate([unscale_l(x), unscale_ab(ab)], axis=-1)))
+        ab = scale_ab(self.chroma(y, x) * saturation)  # ab units -> model scale -> ab units, as before the codecs
+        return to_uint8(lab_to_rgb(np.concatenate([unscale_l(x[..., :1]), unscale_ab(ab)], axis=-1)))
 
 
 @register
@@ -186,8 +190,10 @@ class HintCodec(LabCodec):
         L, ab = scale_l(lab[..., :1]), scale_ab(lab[..., 1:])
         return np.concatenate([L, simulate_hints(ab, self.rng)], axis=-1), ab
 
-    def decode(self, y, x, saturation=1.0):
-        return super().decode(y, x[..., :1], saturation)
+    def chroma(self, y, x):
+        """The predicted chroma, and on the hinted squares of the input `x` the hint's own: a hint is
+        the user's word for that place (the model alone lands a few ab units off it)."""
+        return np.where(x[..., 3:4] > 0.5, unscale_ab(x[..., 1:3]), self.ab(y))
 
 
 HINT_PATCH = 3          # a user's hint covers this many model pixels square (training: 1 to 5)

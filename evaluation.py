@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 import colorizer
+import colour
 import data
 import metrics
 import models
@@ -348,3 +349,88 @@ def sync_published_cell(notebook="experiments.ipynb", figures_dir=PUBLISHED):
         if "published" in cell.get("metadata", {}).get("tags", []):
             cell.source = published_markdown(figures_dir)
     nbformat.write(nb, notebook)
+
+
+# ----------------------------------------------------------------------------- colour hints (colorizer_7)
+
+HINT_COUNTS = (0, 1, 2, 5, 10, 20)  # hints per photo in the hint benchmark (Zhang et al. 2017's curve)
+HINT_PATCH_PIXELS = 7               # a simulated user's hint: the mean colour of this many pixels square
+
+
+def ground_truth_hints(images, count, seed=0, patch=HINT_PATCH_PIXELS, ids=None):
+    """`count` hints per photo as a user gives them, [(x, y, (r, g, b) in [0, 1])], drawn from the
+    photos themselves: a random pixel and the mean colour of the `patch`-pixel square around it.
+    Seeded per photo (by `seed` and its index in `ids`, default its place in `images`), so a photo's
+    first k hints are the same whatever `count` (a curve over counts adds hints; it never redraws
+    them) and whatever other photos it is drawn with."""
+    out = []
+    for i, img in zip(range(len(images)) if ids is None else ids, np.asarray(images)):
+        rng, (h, w) = np.random.default_rng([seed, int(i)]), img.shape[:2]
+        points = []
+        for _ in range(count):
+            x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+            box = img[max(0, y - patch // 2):y + patch // 2 + 1, max(0, x - patch // 2):x + patch // 2 + 1, :3]
+            points.append((x, y, tuple(float(v) for v in box.reshape(-1, 3).mean(0) / 255)))
+        out.append(points)
+    return out
+
+
+def hint_errors(pred, hints):
+    """How far each hinted pixel of the colorized `pred` (uint8 RGB) lies from its hint's colour: the
+    distance in (a*, b*), in ab units, one value per hint."""
+    out = []
+    for img, points in zip(pred, hints):
+        for x, y, c in points:
+            lab = colour.rgb_to_lab(np.asarray(img)[None, y:y + 1, x:x + 1, :3])[0, 0, 0]
+            out.append(float(np.hypot(*(lab[1:] - np.asarray(colour.hint_ab(c))))))
+    return np.asarray(out, np.float64)
+
+
+def hint_reach(images, hints):
+    """The least hint_errors any colorizer could score on `images` (uint8 RGB): each hinted pixel
+    given exactly its hint's a*, b* at the photo's own L*, through uint8 RGB. A hint colour that
+    does not exist at that lightness (outside sRGB: a vivid colour on a dark pixel) cannot come back."""
+    best = []
+    for img, points in zip(images, hints):
+        for x, y, c in points:
+            L = colour.rgb_to_lab(np.asarray(img)[None, y:y + 1, x:x + 1, :3])[..., :1]
+            a, b = colour.hint_ab(c)
+            lab = np.concatenate([L, np.full(L.shape[:-1] + (2,), (a, b), np.float32)], axis=-1)
+            back = colour.rgb_to_lab(colour.to_uint8(colour.lab_to_rgb(lab)))[0, 0, 0]
+            best.append(float(np.hypot(back[1] - a, back[2] - b)))
+    return np.asarray(best, np.float64)
+
+
+def hint_curve(colorizer_, images, counts=HINT_COUNTS, seed=0, progress=print):
+    """{count: the mean scores (metrics.mean_scores) of `colorizer_` on `images` with that many
+    ground_truth_hints per photo, plus `hint_error_median`, `hints_within_3` (the share of hinted
+    pixels within 3 ab units of their colour), `reachable_within_3` (the share any colorizer could
+    reach: hint_reach) and `model_within_3` (the share the model's own chroma reaches at the hint's
+    working-size pixel, before its codec shows the hint's colour there)}."""
+    c = Colorizer.of(colorizer_)
+    rows = {}
+    for k in counts:
+        hints = ground_truth_hints(images, k, seed)
+        pred = c.colorize_array(images, hints=hints if k else None)
+        rows[k] = metrics.mean_scores(metrics.per_image_scores(pred, images), pred)
+        if k:
+            err = hint_errors(pred, hints)
+            rows[k].update(hint_error_median=float(np.median(err)), hints_within_3=float((err <= 3).mean()),
+                           reachable_within_3=float((hint_reach(images, hints) <= 3).mean()),
+                           model_within_3=float((model_hint_errors(c, images, hints) <= 3).mean()))
+        progress(f"{k:2d} hints: PSNR {rows[k]['psnr']:.2f} dB, MAE {rows[k]['mae']:.2f}, acc@2 {rows[k]['acc2']:.3f}"
+                 + (f", hinted pixels within 3 ab units: {rows[k]['hints_within_3']:.0%} (reachable "
+                    f"{rows[k]['reachable_within_3']:.0%}; the model's own chroma {rows[k]['model_within_3']:.0%})"
+                    if k else ""))
+    return rows
+
+
+def model_hint_errors(colorizer_, images, hints):
+    """hint_errors of the model's own chroma (codec.ab, before HintCodec.chroma shows the hints'),
+    at each hint's pixel of the working size."""
+    H, W = images.shape[1:3]
+    h, w = colorizer_.working_shape(H, W)
+    at = [colorizer.model_hints(p, H, W, h, w) for p in hints]
+    y = colorizer.predict(colorizer_.at(h, w), images, decode=None, size=(h, w), hints=at)
+    ab = colorizer.codec(colorizer_.model).ab(y)
+    return np.asarray([np.hypot(*(ab[i, r, c] - (a, b))) for i, p in enumerate(at) for r, c, a, b in p], np.float64)

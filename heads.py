@@ -51,17 +51,28 @@ class FusedBatchNorm(layers.BatchNormalization):
 
 @keras.saving.register_keras_serializable(package="colorizers")
 class ABBins(layers.Layer):
-    """Softmax over quantised ab bins; holds the bin centres (ab units) used to decode them."""
+    """Softmax over quantised ab bins; holds the bin centres (ab units) used to decode them. With
+    `repeat` > 1 the logits come at 1/repeat of the output's resolution (colorizer_4's class head at
+    half resolution, as in Zhang et al.): inference repeats each pixel's probabilities repeat x repeat;
+    training gets the raw logits at their own resolution (RebalancedBinLoss takes the cross-entropy
+    from them on the matching pixels: two passes over Q where log(softmax) takes five). Models saved
+    before `repeat` existed (full-resolution logits) load with 1 and behave as they did."""
 
-    def __init__(self, centers, **kwargs):
+    def __init__(self, centers, repeat=1, **kwargs):
         super().__init__(**kwargs)
         self.centers = np.asarray(centers, np.float32)
+        self.repeat = int(repeat)
 
-    def call(self, logits):
-        return keras.ops.softmax(logits, axis=-1)
+    def call(self, logits, training=False):
+        if self.repeat == 1:
+            return keras.ops.softmax(logits, axis=-1)
+        if training:
+            return keras.ops.cast(logits, "float32")
+        probs = keras.ops.softmax(logits, axis=-1)
+        return keras.ops.repeat(keras.ops.repeat(probs, self.repeat, axis=1), self.repeat, axis=2)
 
     def get_config(self):
-        return {**super().get_config(), "centers": self.centers.tolist()}
+        return {**super().get_config(), "centers": self.centers.tolist(), "repeat": self.repeat}
 
 
 @keras.saving.register_keras_serializable(package="colorizers")
@@ -77,6 +88,10 @@ class RebalancedBinLoss(keras.losses.Loss):
         self.sigma = float(sigma)
 
     def call(self, y_true, y_pred):
+        if y_pred.shape[1] is not None and y_true.shape[1] is not None and y_pred.shape[1] < y_true.shape[1]:
+            # the training layout of ABBins(repeat=s): raw logits, one per s x s block (its top-left pixel)
+            s = y_true.shape[1] // y_pred.shape[1]
+            return self.from_logits(y_true[:, ::s, ::s], y_pred)
         soft, w = self.soft_targets(y_true)
         # probabilities are at most 1: only the floor matters (a clip costs four more passes over Q)
         log_probs = keras.ops.log(keras.ops.maximum(keras.ops.cast(y_pred, "float32"), 1e-7))

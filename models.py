@@ -262,18 +262,21 @@ def unet_regression(name, input_shape):
 @register("colorizer", "L", "ab_bins", stride=8, data_kwargs=bin_kwargs)
 def colorizer_4(input_shape=(32, 32, 1), centers=None, prior=None) -> keras.Model:
     """Classification over quantised ab (Zhang et al. 2016, "Colorful Image Colorization"): the
-    U-Net trunk of colorizer_3 -> softmax over the Q in-gamut ab bins (grid of 10) seen in the
+    U-Net trunk of colorizer_3 up to its half-resolution level -> softmax over the Q in-gamut ab bins (grid of 10) seen in the
     training data, trained with class-rebalanced cross-entropy (λ=0.5, σ=5), decoded by annealed
     mean (T=0.38) in predict_rgb. Without `centers`/`prior` it uses every sRGB-gamut bin with a
-    uniform prior. Any H, W divisible by 8."""
+    uniform prior. The class head predicts at half resolution (Zhang et al. predict at a quarter and
+    upsample): each 2x2 block shares its probabilities. Q logits per pixel at full size cost more
+    than the whole trunk (benchmarks/profile_step.py), and chroma is smooth. Any H, W divisible by 8."""
     if centers is None:
         centers = gamut_bins()
     if prior is None:
         prior = np.full(len(centers), 1.0 / len(centers))
     inputs = keras.Input(input_shape, name="colorizer_4_input")
-    x = unet_trunk(inputs, UNET_WIDTHS, "unet")
-    logits = layers.Conv2D(len(centers), 1, name="ab_logits")(x)
-    outputs = ABBins(centers, name="ab_bins", dtype="float32")(logits)
+    levels = {}
+    unet_trunk(inputs, UNET_WIDTHS, "unet", levels)
+    logits = layers.Conv2D(len(centers), 1, name="ab_logits")(levels[1])  # half resolution, as colorizer_6's
+    outputs = ABBins(centers, repeat=2, name="ab_bins", dtype="float32")(logits)
     model = keras.Model(inputs, outputs, name="colorizer_4")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=RebalancedBinLoss(centers, rebalance_weights(centers, prior)))
     return model

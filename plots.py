@@ -206,3 +206,138 @@ def plot_tradeoff(calibration, gt_colorfulness=None, title=None):
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_hint_curve(curves, reference=None):
+    """PSNR and acc@2 against the number of hints per photo: `curves` {label: {count: scores}}
+    (evaluation.hint_curve), `reference` {label: scores} drawn as horizontal lines (models without hints)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in zip(axes, ("psnr", "acc2"), ("PSNR dB", "acc@2")):
+        for i, (name, rows) in enumerate(curves.items()):
+            counts = sorted(rows)
+            ax.plot(counts, [rows[k][key] for k in counts], "-o", color=f"C{i}", markersize=4, label=name)
+        for j, (name, scores) in enumerate((reference or {}).items()):
+            ax.axhline(scores[key], color=f"C{len(curves) + j}", ls="--", lw=1, label=name)
+        ax.set_xlabel("hints per photo")
+        ax.set_ylabel(f"{label} (test photos)")
+        grid_and_legend(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_hint_examples(originals, by_count, hints):
+    """One row per photo: its gray input, the colorization with each number of hints (`by_count`
+    {count: uint8 RGB batch}; `hints` {count: the hints per photo}, drawn as circles in their colour),
+    the original."""
+    counts = sorted(by_count)
+    fig, axes = plt.subplots(len(originals), 2 + len(counts), figsize=(2.6 * (2 + len(counts)), 2.6 * len(originals)),
+                             squeeze=False)
+    for i, original in enumerate(originals):
+        columns = [(gray_column(original[None])[0], "gray input", [])]
+        columns += [(by_count[k][i], f"{k} hints", hints[k][i]) for k in counts]
+        columns.append((original, "original", []))
+        for ax, (im, title, points) in zip(axes[i], columns):
+            ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
+            for x, y, c in points:
+                ax.scatter([x], [y], s=40, c=[c], edgecolors="white", linewidths=1.2)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+class HintPicker:
+    """Colour hints by clicking, in a notebook: the photo (left) and its colorization with the hints
+    so far (right). In JupyterLab (ipympl's canvas, made here: no `%matplotlib widget` needed), a click
+    on the left photo adds a hint there in the colour of the picker (ipywidgets), and the right side is
+    colorized again; `undo` and `clear` take hints back. Run without clicks (papermill, a script) the
+    figure is drawn once with the `hints` given; outside a Jupyter kernel, or without ipympl, it is a
+    plain figure. `colorizer`: a Colorizer of a hint model (colorizer_7); `rgb`: the photo
+    (read_photo's uint8 array); `hints`: [(x, y, colour)] as Colorizer.colorize_photo takes them."""
+
+    def __init__(self, colorizer, rgb, hints=(), colour="#3fa7b5", interactive=None):
+        self.colorizer, self.rgb, self.hints = colorizer, np.asarray(rgb), list(hints)
+        self.fig = (_widget_figure((10, 4.2)) if (in_notebook() if interactive is None else interactive) else None) \
+            or plt.figure(figsize=(10, 4.2))
+        self.ax_in, self.ax_out = self.fig.subplots(1, 2)
+        gray = self.rgb[..., 0] if self.rgb.shape[-1] == 1 else gray_column(self.rgb[None])[0]
+        self.ax_in.imshow(gray, cmap="gray", vmin=0, vmax=255)
+        self.ax_in.set_title("click to add a hint", fontsize=9)
+        self.result = self.ax_out.imshow(np.zeros(self.rgb.shape[:2] + (3,), np.uint8))
+        for ax in (self.ax_in, self.ax_out):
+            ax.axis("off")
+        self.marks = self.ax_in.scatter([], [], s=60, edgecolors="white", linewidths=1.5)
+        self.picker = None
+        self.colour = colour
+        self.fig.canvas.mpl_connect("button_press_event", self._clicked)
+        self.update()
+
+    def update(self):
+        """Colorize with the hints so far and redraw: returns the colorized Pillow image."""
+        image = self.colorizer.colorize_photo(self.rgb, hints=self.hints)
+        self.result.set_data(np.asarray(image))
+        self.ax_out.set_title(f"{self.colorizer.name}, {len(self.hints)} hint{'s' * (len(self.hints) != 1)}", fontsize=9)
+        xy = np.array([(x, y) for x, y, _ in self.hints], float).reshape(-1, 2)
+        self.marks.set_offsets(xy)
+        self.marks.set_facecolors([c for _, _, c in self.hints] or "none")
+        self.fig.canvas.draw_idle()
+        return image
+
+    def add(self, x, y, colour=None):
+        """Add a hint at photo pixel (x, y) in `colour` (default: the picker's) and colorize again."""
+        self.hints.append((int(x), int(y), colour or (self.picker.value if self.picker else self.colour)))
+        try:
+            return self.update()
+        except ValueError:
+            self.hints.pop()  # outside the photo, or not a colour: the message says which
+            raise
+
+    def undo(self, *_):
+        if self.hints:
+            self.hints.pop()
+            self.update()
+
+    def clear(self, *_):
+        self.hints.clear()
+        self.update()
+
+    def _clicked(self, event):
+        if event.inaxes is self.ax_in and event.xdata is not None:  # pixel centres are at whole numbers
+            h, w = self.rgb.shape[:2]
+            self.add(min(max(round(event.xdata), 0), w - 1), min(max(round(event.ydata), 0), h - 1))
+
+    def widget(self):
+        """The figure with a colour picker and undo / clear buttons (ipywidgets), to display in a notebook."""
+        import ipywidgets as w
+        self.picker = w.ColorPicker(value=self.colour, description="hint colour")
+        undo, clear = w.Button(description="undo"), w.Button(description="clear")
+        undo.on_click(self.undo)
+        clear.on_click(self.clear)
+        canvas = self.fig.canvas if isinstance(self.fig.canvas, w.DOMWidget) else w.Output()
+        if isinstance(canvas, w.Output):  # not in a notebook's kernel: the static figure
+            with canvas:
+                plt.show()
+        return w.VBox([w.HBox([self.picker, undo, clear]), canvas])
+
+
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (JupyterLab, papermill), where ipympl widgets can show."""
+    try:
+        from IPython import get_ipython
+        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except ImportError:
+        return False
+
+
+def _widget_figure(figsize):
+    """A Matplotlib figure on ipympl's canvas (an ipywidget that takes clicks), made without pyplot:
+    the notebook's other figures keep their inline backend; None without ipympl."""
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+    except ImportError:  # not installed (requirements.txt pins it): a plain figure, no clicks
+        return None
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    FigureManager(Canvas(fig), 0)
+    fig.canvas.header_visible = False
+    return fig

@@ -114,16 +114,20 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
         return model
     # (written out here, not in a helper: loading stays one pass through the custom layers)
     config = model.get_config() if models.MODELS[model.name].stride else {}
-    inputs = []
+    inputs, nested = [], False
     for layer in config.get("layers", ()):
         if layer["class_name"] == "InputLayer":
             inputs.append(layer)
-    if len(inputs) != 1:  # not functional (colorizer_5's Pix2Pix), or not one image input
+        nested = nested or "layers" in layer.get("config", {})  # an inner model keeps its own fixed input
+    if len(inputs) != 1 or nested:  # not functional (colorizer_5's Pix2Pix), nested (colorizer_2), or several inputs
         return model, None
     shape = inputs[0]["config"]["batch_shape"]
     inputs[0]["config"]["batch_shape"] = [shape[0], None, None, *shape[3:]]
-    runner = model.__class__.from_config(config)
-    runner.set_weights(model.get_weights())
+    try:
+        runner = model.__class__.from_config(config)
+        runner.set_weights(model.get_weights())
+    except Exception:  # noqa: BLE001 - a model that cannot be opened up still runs rebuilt per size (at_size)
+        runner = None
     return model, runner
 
 
@@ -181,7 +185,7 @@ def save_model(model, p):
     weights' size on disk."""
     p = pathlib.Path(p)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f"{p.stem}{machine.temp_tag()}.keras")  # Keras saves only to a name ending in .keras
+    tmp = p.with_name(f".{p.stem}{machine.temp_tag()}.keras")  # Keras saves only to a name ending in .keras
 
     def deflate(packed):
         with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:

@@ -224,9 +224,17 @@ def test_a_loaded_colorizer_runs_at_any_size_without_a_rebuild(models_dir, tmp_p
     c = Colorizer.load("colorizer_3", models_dir)
     assert c.trained_size == (32, 32) and c.at(48, 40) is c.runner and c.at(96, 64) is c.runner
     assert c.working_shape(300, 200) == (48, 32)  # the trained size still sets the working size
+    with pytest.raises(ValueError, match="divisible by 8, got 30x64"):
+        c.at(30, 64)
+    bins, bins_runner = store.load("colorizer_4", models_dir, any_size=True)  # probabilities repeated 2x2
+    imgs = synthetic_images(1, 48)[:, :, :40]
+    assert_images_match(colorizer.predict_rgb(bins_runner, imgs), colorizer.predict_rgb(colorizer.at_size(bins, 48, 40), imgs))
     models.get_model("colorizer_5").save(tmp_path / "colorizer_5.keras")
     gan, gan_runner = store.load(tmp_path / "colorizer_5.keras", any_size=True)
     assert gan_runner is None and Colorizer(gan).at(48, 40) is not gan  # Pix2Pix: rebuilt per size
+    nested = models.get_model("colorizer_2")  # its decoder is an inner model with its own fixed input
+    nested.save(tmp_path / "colorizer_2.keras")
+    assert store.load(tmp_path / "colorizer_2.keras", any_size=True)[1] is None
 
 
 def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import training
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIGURES = ["figure1_gray_vs_color.png", "losses_autoencoders.png", "losses_colorizers.png", "reconstructions.png",
            "colorizations.png", "metrics.csv", "metrics.md", "metrics_bars.png", "best_worst.png", "per_class.png",
-           "photos.png", "own_photo.png"] + [f"arch_{n}.png" for n in evaluation.models.MODELS]
+           "photos.png", "own_photo.png", "own_photo_hints.png"] + [f"arch_{n}.png" for n in evaluation.models.MODELS]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,9 @@ def tiny_models(cifar_dir, tmp_path_factory):
     model = evaluation.models.get_model(name, input_shape=(64, 64, 1))
     model.optimizer.build(model.trainable_variables)  # saved as training saves: loads without a warning
     store.save_model(model, store.path(name, d, dataset))
+    hint_model = evaluation.models.get_model("colorizer_7", input_shape=(64, 64, 4))  # part 0b's, untrained
+    hint_model.optimizer.build(hint_model.trainable_variables)
+    store.save_model(hint_model, store.path("colorizer_7", d, dataset))
     return d
 
 
@@ -47,6 +50,7 @@ def test_experiments_notebook_writes_every_figure(cifar_dir, tiny_models, tmp_pa
     assert "not trained there: " in notes and "colorizer_5" in notes.split("not trained there: ")[1]
     assert "is not trained (" not in notes  # one line per folder, not one note per missing model
     assert "colorized by landscapes/colorizer_6" in notes  # part 0: the sample photo, headless
+    assert "2 hints, colorized by landscapes/colorizer_7" in notes  # part 0b: the hint cell, headless
     photos_table = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"]
                            for o in c.get("outputs", []))
     assert "landscapes/colorizer_6 (default)" in photos_table and "colorizer_3 (CIFAR-10)" in photos_table

@@ -93,3 +93,63 @@ def test_command_line_hints(tmp_path, hint_model, capsys):
         with pytest.raises(SystemExit):
             colorize.main(base + ["-o", str(tmp_path / "o3")] + bad)
         assert match in capsys.readouterr().err
+
+
+def test_notebook_hint_picker_adds_undoes_and_refuses_hints(hint_model):
+    import plots
+    c = Colorizer(hint_model)
+    photo = np.random.default_rng(1).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    picker = plots.HintPicker(c, photo, [(10, 10, "red")], interactive=False)
+    shown = picker.result.get_array()
+    np.testing.assert_array_equal(shown, np.asarray(c.colorize_photo(photo, hints=[(10, 10, "red")])))
+    image = picker.add(40, 30, "#3fa7b5")  # a click at (40, 30) with the picker's colour
+    assert picker.hints == [(10, 10, "red"), (40, 30, "#3fa7b5")]
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(c.colorize_photo(photo, hints=picker.hints)))
+    assert picker.marks.get_offsets().tolist() == [[10, 10], [40, 30]]
+    with pytest.raises(ValueError, match=r"x=90, y=5 is outside the 80x60 photo"):
+        picker.add(90, 5, "red")
+    assert len(picker.hints) == 2  # a refused hint is not kept
+    picker.undo()
+    assert picker.hints == [(10, 10, "red")]
+    picker.clear()
+    np.testing.assert_array_equal(picker.result.get_array(), np.asarray(c.colorize_photo(photo)))
+
+
+def test_ground_truth_hints_are_nested_and_hold_the_patch_colour():
+    import evaluation
+    photos = np.zeros((2, 20, 30, 3), np.uint8)
+    photos[:, :, :15] = (200, 40, 10)
+    few, more = evaluation.ground_truth_hints(photos, 2, seed=3), evaluation.ground_truth_hints(photos, 5, seed=3)
+    assert [len(p) for p in more] == [5, 5] and [p[:2] for p in more] == few  # more hints add, never redraw
+    checked = 0
+    for x, y, c in more[0] + more[1]:
+        assert 0 <= x < 30 and 0 <= y < 20
+        if x <= 11:  # the 7x7 square lies in the red half
+            np.testing.assert_allclose(c, (200 / 255, 40 / 255, 10 / 255))
+            checked += 1
+        elif x >= 18:  # ... in the black half
+            assert c == (0.0, 0.0, 0.0)
+            checked += 1
+    assert checked >= 3
+    assert evaluation.ground_truth_hints(photos[1:], 2, seed=3, ids=[1]) == few[1:]  # seeded by the photo's index
+    pred = photos.copy()
+    err = evaluation.hint_errors(pred, [[(3, 3, (200 / 255, 40 / 255, 10 / 255))], [(25, 3, "black")]])
+    assert err.shape == (2,) and err[0] < 0.5 and err[1] < 0.5  # each pixel is exactly its hint's colour
+    assert evaluation.hint_errors(pred, [[(25, 3, (200 / 255, 40 / 255, 10 / 255))], []])[0] > 40
+
+
+def test_hinted_pixels_come_back_in_the_hint_colour(hint_model):
+    """The hint codec shows a hint's own chroma on its square (whatever the model predicts there), so
+    a hinted pixel comes back within 3 ab units of its colour wherever that colour exists at the
+    pixel's lightness (hint_reach)."""
+    import evaluation
+    c = Colorizer(hint_model)
+    photo = np.full((1, 60, 80, 3), 118, np.uint8)  # mid gray: L* about 50
+    hints = [[(40, 30, "#3fa7b5"), (10, 50, (0.6, 0.45, 0.3))]]
+    out = c.colorize_array(photo, hints=hints)
+    assert evaluation.hint_reach(photo, hints).max() < 1
+    assert evaluation.hint_errors(out, hints).max() < 3
+    plain = c.colorize_array(photo)
+    assert evaluation.hint_errors(plain, hints).max() > 10  # without the hint: not that colour
+    dark = np.full((1, 60, 80, 3), 12, np.uint8)  # a vivid colour on a nearly black pixel: out of gamut
+    assert evaluation.hint_reach(dark, [[(40, 30, "#00ff00")]])[0] > 10

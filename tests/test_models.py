@@ -394,3 +394,30 @@ def test_colorizer_6_training_layout_gives_the_inference_loss():
     loss = heads.MixLoss(centers, np.ones(len(centers), np.float32))
     assert float(loss(y_true, train_out)) > 0.1
     np.testing.assert_allclose(float(loss(y_true, train_out)), float(loss(y_true, infer_out)), rtol=1e-4)
+
+
+def test_colorizer_4_class_head_at_half_resolution():
+    """colorizer_4 predicts its bin probabilities at half resolution (ABBins(repeat=2)): inference
+    repeats each 2x2 block's probabilities, training hands the loss the raw logits, and the loss of
+    that layout is the inference loss on the blocks' top-left pixels. A model saved before (repeat 1,
+    full-resolution logits) behaves as it did."""
+    model = models.get_model("colorizer_4", input_shape=(16, 16, 1))
+    r = np.random.default_rng(0)
+    x = r.uniform(-1, 1, (2, 16, 16, 1)).astype("float32")
+    q = model.output_shape[-1]
+    assert tuple(model(x, training=True).shape) == (2, 8, 8, q)
+    infer = np.asarray(model(x, training=False))
+    assert infer.shape == (2, 16, 16, q)
+    np.testing.assert_array_equal(infer[:, 0::2, 0::2], infer[:, 1::2, 1::2])  # 2x2 blocks share
+    np.testing.assert_allclose(infer.sum(-1), 1.0, rtol=1e-5)
+    bins = model.get_layer("ab_bins")
+    y_true = keras.ops.convert_to_tensor(r.uniform(-0.6, 0.6, (2, 16, 16, 2)).astype("float32"))
+    logits = keras.ops.convert_to_tensor(r.normal(0, 2, (2, 8, 8, q)).astype("float32"))
+    train_loss = float(model.loss(y_true, bins(logits, training=True)))
+    np.testing.assert_allclose(train_loss, float(model.loss(y_true[:, ::2, ::2], keras.ops.softmax(logits))), rtol=1e-4)
+    assert train_loss > 1.0
+    full = np.asarray(bins(logits, training=False))
+    np.testing.assert_allclose(full[:, ::2, ::2], np.asarray(keras.ops.softmax(logits)), rtol=1e-6)
+    old = heads.ABBins.from_config({k: v for k, v in bins.get_config().items() if k != "repeat"})  # saved before
+    assert old.repeat == 1
+    np.testing.assert_allclose(np.asarray(old(logits, training=True)), np.asarray(keras.ops.softmax(logits)), rtol=1e-6)
