@@ -85,9 +85,11 @@ def at_size(model, height, width):
     if height % spec.stride or width % spec.stride:
         raise ValueError(f"Model '{model.name}' needs height and width divisible by {spec.stride}, "
                          f"got {height}x{width}")
-    # a resized copy decodes like the original
-    resized = spec.builder(input_shape=(height, width, model.input_shape[-1]), **decode_settings(model))
-    resized.set_weights(model.get_weights())
+    # its own config first: a model saved under an older architecture of its builder keeps its own
+    resized = store.resized(model, height, width)
+    if resized is None:  # not functional (Pix2Pix), or nested: its builder, which decodes like the original
+        resized = spec.builder(input_shape=(height, width, model.input_shape[-1]), **decode_settings(model))
+        resized.set_weights(model.get_weights())
     return resized
 
 

@@ -112,23 +112,31 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
         raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}")
     if not any_size:
         return model
-    # (written out here, not in a helper: loading stays one pass through the custom layers)
+    return model, resized(model)
+
+
+def resized(model, height=None, width=None):
+    """The same trained model taking inputs of `height` x `width` (None: any), rebuilt from its own
+    config with the input's size changed and given its weights, so a model saved under an older
+    architecture of its builder keeps its own; None when it cannot be: not fully convolutional, not
+    functional (colorizer_5's Pix2Pix), with an inner model that keeps its own fixed input
+    (colorizer_2), or any failure to rebuild (it then runs rebuilt by its builder, colorizer.at_size)."""
     config = model.get_config() if models.MODELS[model.name].stride else {}
     inputs, nested = [], False
     for layer in config.get("layers", ()):
         if layer["class_name"] == "InputLayer":
             inputs.append(layer)
-        nested = nested or "layers" in layer.get("config", {})  # an inner model keeps its own fixed input
-    if len(inputs) != 1 or nested:  # not functional (colorizer_5's Pix2Pix), nested (colorizer_2), or several inputs
-        return model, None
+        nested = nested or "layers" in layer.get("config", {})
+    if len(inputs) != 1 or nested:
+        return None
     shape = inputs[0]["config"]["batch_shape"]
-    inputs[0]["config"]["batch_shape"] = [shape[0], None, None, *shape[3:]]
+    inputs[0]["config"]["batch_shape"] = [shape[0], height, width, *shape[3:]]
     try:
-        runner = model.__class__.from_config(config)
-        runner.set_weights(model.get_weights())
-    except Exception:  # noqa: BLE001 - a model that cannot be opened up still runs rebuilt per size (at_size)
-        runner = None
-    return model, runner
+        copy = model.__class__.from_config(config)
+        copy.set_weights(model.get_weights())
+    except Exception:  # noqa: BLE001 - a model that cannot be rebuilt this way is rebuilt by its builder
+        return None
+    return copy
 
 
 def _checked_file(name_or_path, models_dir):
