@@ -73,6 +73,13 @@ def codec(model):
     return models.MODELS[model.name].contract.codec(**decode_settings(model))
 
 
+def check_stride(model, height, width):
+    """A ValueError naming the size when `height` x `width` is not a multiple of the model's stride."""
+    stride = models.MODELS[model.name].stride
+    if height % stride or width % stride:
+        raise ValueError(f"Model '{model.name}' needs height and width divisible by {stride}, got {height}x{width}")
+
+
 def at_size(model, height, width):
     """The same trained model rebuilt for inputs of `height` x `width` (fully convolutional
     models only; height and width must be multiples of the model's stride)."""
@@ -82,9 +89,7 @@ def at_size(model, height, width):
     if spec.stride is None:
         raise ValueError(f"Model '{model.name}' has a fixed input size {model.input_shape[1:3]}; "
                          f"it cannot run at {height}x{width}")
-    if height % spec.stride or width % spec.stride:
-        raise ValueError(f"Model '{model.name}' needs height and width divisible by {spec.stride}, "
-                         f"got {height}x{width}")
+    check_stride(model, height, width)
     # its own config first: a model saved under an older architecture of its builder keeps its own
     resized = store.resized(model, height, width)
     if resized is None:  # not functional (Pix2Pix), or nested: its builder, which decodes like the original
@@ -214,10 +219,8 @@ class Colorizer:
     def at(self, height, width):
         """The model for `height` x `width` inputs: the any-size runner, else the model rebuilt for
         that size (at_size), kept for the next photo."""
-        if self.runner is not None and tuple(self.trained_size) != (height, width):
-            if height % self.spec.stride or width % self.spec.stride:
-                raise ValueError(f"Model '{self.name}' needs height and width divisible by {self.spec.stride}, "
-                                 f"got {height}x{width}")
+        if self.runner is not None and self.trained_size != (height, width):
+            check_stride(self.model, height, width)
             return self.runner
         key = (int(height), int(width))
         if key not in self._sized:

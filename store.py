@@ -100,7 +100,9 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
     (the copy: the model rebuilt from its own config with the input's height and width left open,
     given its weights; None when it cannot be: not functional, or not fully convolutional)."""
     import keras
-    p = _checked_file(name_or_path, models_dir)
+    p = resolve(name_or_path, models_dir)
+    if not zipfile.is_zipfile(p):
+        raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
     try:
         model = keras.models.load_model(p)  # safe mode: a config naming arbitrary code is refused
     except Exception as e:  # noqa: BLE001 - any failure here means "not a model this project can load"
@@ -137,13 +139,6 @@ def resized(model, height=None, width=None):
     except Exception:  # noqa: BLE001 - a model that cannot be rebuilt this way is rebuilt by its builder
         return None
     return copy
-
-
-def _checked_file(name_or_path, models_dir):
-    p = resolve(name_or_path, models_dir)
-    if not zipfile.is_zipfile(p):
-        raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
-    return p
 
 
 def _article(family):
