@@ -1,5 +1,5 @@
-"""The callbacks of a training run: the wall-clock budget (Keras has none), the plateau schedule that
-resumes where it was, one printed line per epoch, and the list training.py fits with."""
+"""The callbacks of a training run: the wall-clock budget (Keras has none), the learning-rate
+schedules (a plateau one that resumes where it was, a cosine one over the budget), one printed line per epoch, and the list training.py fits with."""
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import math
@@ -49,8 +49,8 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
     budget = TimeBudget(max_minutes, paths["state"], agree)
     # first, so that the CSV log sees the learning rate of every epoch; the rate itself is an
     # optimizer variable, backed up and restored with the rest
-    schedule = [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)] \
-        if lr_schedule == "plateau" else []
+    schedule = {"plateau": [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)],
+                "cosine": [CosineOverBudget(budget, epochs)]}.get(lr_schedule, [])
     callbacks = schedule + [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
@@ -79,6 +79,33 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
         if self.past:
             best = int(np.argmin(self.past))
             self.best, self.wait = self.past[best], len(self.past) - 1 - best
+
+
+class CosineOverBudget(keras.callbacks.Callback):
+    """Cosine decay of the learning rate from its first value to `MIN_LR` over the run: over the
+    time budget's minutes or over `epochs`, whichever runs out first (at each epoch's start, the
+    larger of the two fractions spent); with several workers each follows its own clock. Why: a plateau schedule fed by a noisy val_loss (random hints, small
+    validation splits) can reach its floor within a third of a budget and learn little after.
+    The first rate is kept in the budget's state, so a resumed run continues the same curve."""
+
+    MIN_LR = 1e-5
+
+    def __init__(self, budget, epochs):
+        super().__init__()
+        self.budget, self.epochs = budget, epochs
+
+    def on_train_begin(self, logs=None):
+        self.base = self.budget.state.setdefault("base_lr", float(self.model.optimizer.learning_rate))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        done = epoch / max(self.epochs, 1)  # whichever ends the run first: the epochs or the minutes
+        if self.budget.max_seconds:
+            done = max(done, self.budget.state["seconds"] / self.budget.max_seconds)
+        self.model.optimizer.learning_rate = self.MIN_LR + 0.5 * (self.base - self.MIN_LR) * (1 + math.cos(math.pi * min(done, 1.0)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # the CSV log and the history show the rate of every epoch
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 class EpochLines(keras.callbacks.Callback):

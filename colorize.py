@@ -147,39 +147,73 @@ def _outputs(f, rel, outdir, args, input_paths, claimed):
     return todo
 
 
-def _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed):
-    """Colorize one input file into `outdir`; returns None, or the reason it was not done (Skipped
-    raised when its outputs exist)."""
+def _plan(files, outdir, args):
+    """Before the model loads: (jobs, failed, skipped). A job is (input, _outputs: [(output path,
+    whether to write it)]); failed holds the messages of inputs whose outputs cannot be written,
+    skipped those of inputs whose outputs all exist."""
+    input_paths = {f.resolve() for f, _ in files}
+    claimed = {}  # output path -> the input that writes it: two inputs never share an output
+    jobs, failed, skipped = [], [], []
+    for f, rel in files:
+        try:
+            jobs.append((f, _outputs(f, rel, outdir, args, input_paths, claimed)))
+        except Skipped as e:
+            skipped.append(str(e))
+        except ValueError as e:
+            failed.append(f"{f}: {e}")
+    return jobs, failed, skipped
+
+
+def _colorize_all(p, args, jobs, done, failed, skipped):
+    """Check the colorizer's options and load it, then for each job open the photo, colorize it and
+    write its outputs: one pass down through the modules per photo. Each input ends in `done`,
+    `failed` or `skipped`."""
+    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
+        try:
+            check(value)
+        except ValueError as e:
+            p.error(f"--{e}")
     try:
-        todo = _outputs(f, rel, outdir, args, input_paths, claimed)  # Skipped passes through
-    except ValueError as e:
-        return str(e)
-    try:
-        rgb, alpha = open_photo(f)
-    except PhotoTooLarge as e:
-        return str(e)
-    except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
-        return f"not a readable image ({type(e).__name__}: {e})"
-    try:
-        color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation, args.hints)
-    except HintError as e:  # a hint outside this photo
-        return str(e)
-    except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
-        return f"could not colorize it ({type(e).__name__}: {e})"
-    images = [color] + ([side_by_side(rgb, color)] if args.compare else [])
-    try:
-        todo[0][0].parent.mkdir(parents=True, exist_ok=True)
-        for image, (t, write) in zip(images, todo):
-            try:
-                if write:  # PNG at compress level 1: big PNGs take seconds at the default level
-                    machine.write_atomic(t, functools.partial(image.save, format="PNG", compress_level=1),
-                                         args.overwrite)
-            except FileExistsError:
-                raise Skipped(f"{t} exists (written by another process meanwhile)") from None
-    except OSError as e:
-        hint = " (the disk is full: free some space and run again)" if e.errno == errno.ENOSPC else ""
-        return f"could not write {todo[0][0]} ({type(e).__name__}: {e}){hint}"
-    return None
+        colorizer = Colorizer.load(args.model, args.models_dir)
+        if args.hints:  # refused before any photo
+            check_takes_hints(colorizer.model, [args.hints])
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+    for f, todo in jobs:
+        try:
+            rgb, alpha = open_photo(f)
+        except PhotoTooLarge as e:
+            failed.append(f"{f}: {e}")
+            continue
+        except Exception as e:  # noqa: BLE001 - anything Pillow raises on a malformed file means "unreadable"
+            failed.append(f"{f}: not a readable image ({type(e).__name__}: {e})")
+            continue
+        try:
+            color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation, args.hints)
+        except HintError as e:  # a hint outside this photo
+            failed.append(f"{f}: {e}")
+            continue
+        except Exception as e:  # noqa: BLE001 - reported for this photo; the rest of the batch goes on
+            failed.append(f"{f}: could not colorize it ({type(e).__name__}: {e})")
+            continue
+        images = [color] + ([side_by_side(rgb, color)] if args.compare else [])
+        try:
+            todo[0][0].parent.mkdir(parents=True, exist_ok=True)
+            for image, (t, write) in zip(images, todo):
+                try:
+                    if write:  # PNG at compress level 1: big PNGs take seconds at the default level
+                        machine.write_atomic(t, functools.partial(image.save, format="PNG", compress_level=1),
+                                             args.overwrite)
+                except FileExistsError:
+                    raise Skipped(f"{t} exists (written by another process meanwhile)") from None
+        except Skipped as e:
+            skipped.append(str(e))
+            continue
+        except OSError as e:
+            hint = " (the disk is full: free some space and run again)" if e.errno == errno.ENOSPC else ""
+            failed.append(f"{f}: could not write {todo[0][0]} ({type(e).__name__}: {e}){hint}")
+            continue
+        done.append(f)
 
 
 def parser():
@@ -207,48 +241,27 @@ def parser():
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
-    try:  # everything about the command line first, then down into the colorizer once
+    try:  # everything about the command line first (arguments, hints, inputs, outputs), then down once
         args.hints = parse_hints(args.hint, args.hints)
     except ValueError as e:
         p.error(str(e))
     outdir = pathlib.Path(args.outdir)
     files, missing = _expand(args.inputs, outdir)
-    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
-        try:
-            check(value)
-        except ValueError as e:
-            p.error(f"--{e}")
+    jobs, failed, skipped = _plan(files, outdir, args)
+    failed = [f"{m}: no such file or folder" for m in missing] + failed
+    done, t0 = [], time.perf_counter()
     try:
-        colorizer = Colorizer.load(args.model, args.models_dir)
-        check_takes_hints(colorizer.model, [args.hints])
-    except (ValueError, FileNotFoundError) as e:
-        p.error(str(e))
-
-    failed = [f"{m}: no such file or folder" for m in missing]
-    input_paths = {f.resolve() for f, _ in files}
-    claimed = {}  # output path -> the input that writes it: two inputs never share an output
-    done, skipped, t0 = 0, [], time.perf_counter()
-    try:
-        for f, rel in _progress(files):
-            try:
-                error = _colorize_one(f, rel, colorizer, args, outdir, input_paths, claimed)
-            except Skipped as e:
-                skipped.append(str(e))
-                continue
-            if error:
-                failed.append(f"{f}: {error}")
-            else:
-                done += 1
+        _colorize_all(p, args, _progress(jobs), done, failed, skipped)
     except KeyboardInterrupt:
-        left = len(files) - done - len(skipped) - len(failed) + len(missing)
-        print(f"\ninterrupted: {done} colorized, {len(skipped)} skipped, {len(failed)} failed, {left} left "
+        left = len(files) - len(done) - len(skipped) - len(failed) + len(missing)
+        print(f"\ninterrupted: {len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {left} left "
               f"(run the same command again to do the rest)", file=sys.stderr)
         return 130
     for message in failed:
         print(f"error: {message}", file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} skipped: their outputs exist (use --overwrite to replace them), e.g. {skipped[0]}")
-    print(f"{done} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
+    print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
           f"-> {outdir}/")
     return 1 if failed else 0
 

@@ -14,6 +14,8 @@ working size and the photo's own L*). colorize.py is the command line over this 
 """
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
+import os
+
 import numpy as np
 from PIL import Image
 
@@ -102,11 +104,14 @@ CHUNK_PIXELS = 2 ** 18  # images are predicted this many pixels at a time: a col
                         # probabilities per pixel never exist for a whole test set at once
 
 
-def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0, hints=None):
+def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, saturation=1.0, hints=None,
+            forward=None):
     """Encode uint8 RGB or gray images for `model` (its codec, or `codec_`; resized to `size` = (h, w)
     first if given), run it, and decode its outputs CHUNK_PIXELS at a time: `decode` "ab" (chroma in
     ab units), "rgb" (uint8 RGB, chroma times `saturation`) or None (the raw outputs). `hints`: one
-    list per image of (row, col, a, b) at the model's size, for a model with the L+hints contract."""
+    list per image of (row, col, a, b) at the model's size, for a model with the L+hints contract.
+    `forward`: the model's compiled any-size forward pass (store.load(any_size=True)), run instead
+    of the model itself."""
     if decode not in ("ab", "rgb", None):
         raise ValueError(f"Unknown decoding {decode!r}; choose one of: 'ab', 'rgb', None")
     check_takes_hints(model, hints)
@@ -116,17 +121,19 @@ def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, 
     out = []
     for i in range(0, len(images), chunk):
         x = codec_.encode(images[i:i + chunk], size, **({} if hints is None else {"hints": hints[i:i + chunk]}))
-        # one small batch (a photo): a direct call skips predict()'s per-call setup
-        y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
-            model.predict(x, batch_size=batch_size, verbose=0)
+        if forward is not None:  # a chunk is small enough to run at once (CHUNK_PIXELS)
+            y = np.asarray(forward(x.astype(np.float32, copy=False)))
+        else:  # one small batch (a photo): a direct call skips predict()'s per-call setup
+            y = np.asarray(model(x, training=False)) if len(x) <= batch_size else \
+                model.predict(x, batch_size=batch_size, verbose=0)
         out.append(y if decode is None else codec_.chroma(y, x) if decode == "ab" else codec_.decode(y, x, saturation))
     return np.concatenate(out)
 
 
-def predict_ab(model, images, batch_size=256, codec_=None, size=None, hints=None):
+def predict_ab(model, images, batch_size=256, codec_=None, size=None, hints=None, forward=None):
     """Chroma a colorizer predicts for uint8 RGB or gray images (resized to `size` first if given):
     CIE ab `(N,h,w,2)` in ab units, whatever its contract (RGB outputs are converted to Lab)."""
-    return predict(model, images, "ab", batch_size, codec_, size, hints=hints)
+    return predict(model, images, "ab", batch_size, codec_, size, hints=hints, forward=forward)
 
 
 HINT_CONTRACT = "L+hints"
@@ -180,33 +187,40 @@ def check_saturation(saturation):
     return s
 
 
-def predict_rgb(model, images, batch_size=256, saturation=1.0):
+def predict_rgb(model, images, batch_size=256, saturation=1.0, forward=None):
     """uint8 RGB `(N,H,W,3)` or gray `(N,H,W[,1])` images -> uint8 RGB `(N,H,W,3)` from any
     registered autoencoder or colorizer, through its codec (input conversion, Lab scaling, bin
     decoding, recombination with the input's own L). `saturation` multiplies the predicted
-    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray."""
+    chroma (a*, b*) at decoding time: 1 is the model as trained, above 1 more vivid, 0 gray.
+    `forward`: see `predict`."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"predict_rgb expects uint8 images in [0, 255], got dtype {images.dtype}")
     saturation = check_saturation(saturation)
-    return predict(model, images, "rgb", batch_size, saturation=saturation)
+    return predict(model, images, "rgb", batch_size, saturation=saturation, forward=forward)
 
 
 class Colorizer:
-    """A trained colorizer (a Keras model of a registered colorizer) and its registry entry."""
+    """A trained colorizer (a Keras model of a registered colorizer) and its registry entry.
 
-    def __init__(self, model, runner=None):
+    `model`: a Keras model, or a saved one's name or path (`load`), loaded here with its any-size
+    `runner` and compiled `forward` pass (store.load(any_size=True)); a model given without them is
+    rebuilt for each new input size (`at`)."""
+
+    def __init__(self, model=DEFAULT_MODEL, runner=None, forward=None, models_dir=store.MODELS_DIR):
+        if isinstance(model, (str, os.PathLike)):
+            model, runner, forward = store.load(model, models_dir, family="colorizer", any_size=True)
         self.model, self.spec = model, models.MODELS[model.name]
         if self.spec.family != "colorizer":
             raise ValueError(f"'{model.name}' is an {self.spec.family}, not a colorizer")
         self.trained_size = tuple(model.input_shape[1:3])
-        self.runner = runner  # the model taking any size (store.load(any_size=True)); else rebuilt per size
+        self.runner, self.forward = runner, forward
         self._sized = {}  # (h, w) -> the model rebuilt for that input size, when there is no runner
 
     @classmethod
     def load(cls, name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
         """`colorizer_3` (CIFAR-10), `landscapes/colorizer_6` (dataset/name) or a `.keras` path."""
-        return cls(*store.load(name_or_path, models_dir, family="colorizer", any_size=True))
+        return cls(name_or_path, models_dir=models_dir)
 
     @classmethod
     def of(cls, model_or_colorizer):
@@ -228,6 +242,14 @@ class Colorizer:
                 self._sized.pop(next(iter(self._sized)))
             self._sized[key] = at_size(self.model, *key)
         return self._sized[key]
+
+    def runs_at(self, height, width):
+        """(model, forward) that `predict` runs `height` x `width` inputs with: the model and its
+        compiled any-size forward pass when loaded with one, else the model for that size (`at`)."""
+        if self.forward is None:
+            return self.at(height, width), None
+        check_stride(self.model, height, width)
+        return self.model, self.forward
 
     def working_shape(self, height, width, working_size=None):
         """(h, w) the model runs at for a `height` x `width` photo: the short side is `working_size`
@@ -255,9 +277,10 @@ class Colorizer:
 
     def predict_rgb(self, images, saturation=1.0, batch_size=256):
         """uint8 RGB (or gray) images -> uint8 RGB at their own size (a multiple of the stride), the
-        model run directly on them (predict_rgb on the model rebuilt for that size)."""
+        model run directly on them (predict_rgb, through `runs_at`)."""
         h, w = np.asarray(images).shape[1:3]
-        return predict_rgb(self.at(h, w), images, batch_size, saturation)
+        model, forward = self.runs_at(h, w)
+        return predict_rgb(model, images, batch_size, saturation, forward)
 
     def colorize_array(self, images, working_size=None, saturation=1.0, hints=None):
         """Colorize one photo `(H, W)` / `(H, W, C)` or a batch of one size `(N, H, W, C)`, C = 1
@@ -282,8 +305,9 @@ class Colorizer:
         if hints is not None:
             check_takes_hints(self.model, hints)
             hints = [model_hints(p, H, W, h, w) for p in hints]
+        model, forward = self.runs_at(h, w)
         # down through the modules once: resize and encode (contracts, colour), run, decode
-        return predict_ab(self.at(h, w), images, size=(h, w), hints=hints) * saturation
+        return predict_ab(model, images, size=(h, w), hints=hints, forward=forward) * saturation
 
     def colorize_image(self, pil_image, working_size=None, saturation=1.0, hints=None):
         """Colorize one Pillow image (any mode, any size) -> RGB (or RGBA when it had alpha) image of

@@ -197,7 +197,7 @@ class HintCodec(LabCodec):
 
 
 HINT_PATCH = 3          # a user's hint covers this many model pixels square (training: 1 to 5)
-NO_HINT_SHARE = 0.5     # simulated: the share of training photos without any hint (colorize alone)
+NO_HINT_SHARE = 0.3     # simulated: the share of training photos without any hint (colorize alone)
 MEAN_HINTS = 8          # simulated: otherwise a geometric number of hints with this mean
 
 

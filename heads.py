@@ -75,6 +75,26 @@ class ABBins(layers.Layer):
         return {**super().get_config(), "centers": self.centers.tolist(), "repeat": self.repeat}
 
 
+AB_TABLE_LIMIT = 110.0  # the soft-encoding table covers a*, b* in [-limit, limit] (ab units)...
+AB_TABLE_STEP = 1.0     # ...in cells this wide: a target moves at most half a unit, a tenth of σ
+AB_TABLE_CELLS = int(round(2 * AB_TABLE_LIMIT / AB_TABLE_STEP)) + 1
+
+
+def soft_encoding_table(centers, weights, sigma):
+    """(soft (G², Q), weight (G²,)) float32 for the ab value at each cell centre of the G x G grid
+    (G = AB_TABLE_CELLS, row a*, column b*): Zhang et al.'s soft encoding, a Gaussian of σ ab units
+    over every bin (beyond the few nearest its weights are < 2 % of the nearest one's), and the
+    rebalancing weight of the nearest bin."""
+    centers = np.asarray(centers, np.float32)
+    grid = np.linspace(-AB_TABLE_LIMIT, AB_TABLE_LIMIT, AB_TABLE_CELLS, dtype=np.float32)
+    ab = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    d2 = (ab ** 2).sum(-1, keepdims=True) - 2 * ab @ centers.T + (centers ** 2).sum(-1)
+    logits = -d2 / (2 * sigma ** 2)
+    soft = np.exp(logits - logits.max(-1, keepdims=True))
+    soft /= soft.sum(-1, keepdims=True)
+    return soft.astype(np.float32), np.asarray(weights, np.float32)[d2.argmin(-1)]
+
+
 @keras.saving.register_keras_serializable(package="colorizers")
 class RebalancedBinLoss(keras.losses.Loss):
     """Zhang et al.'s multinomial cross-entropy: the ab target (data.py scale) is soft-encoded on
@@ -99,13 +119,15 @@ class RebalancedBinLoss(keras.losses.Loss):
 
     def from_logits(self, y_true, logits):
         """The same per-pixel loss from logits (B,H,W,Q): Σ soft·(logsumexp − logit), two passes
-        over Q where log(softmax) takes five (and as many in the gradient)."""
-        soft, w = self.soft_targets(y_true)
+        over Q where log(softmax) takes five (and as many in the gradient). The training layouts
+        come here, with their soft targets looked up (table_targets)."""
+        soft, w = self.table_targets(y_true)
         logits = keras.ops.cast(logits, "float32")
         return (keras.ops.logsumexp(logits, axis=-1) - keras.ops.sum(soft * logits, axis=-1)) * w
 
     def soft_targets(self, y_true):
-        """Soft-encoded targets (B,H,W,Q) of ab targets (B,H,W,2), and each pixel's rebalancing weight."""
+        """Soft-encoded targets (B,H,W,Q) of ab targets (B,H,W,2), and each pixel's rebalancing
+        weight, computed at the target's own ab (the validation loss: comparable across versions)."""
         ops = keras.ops
         ab = ops.cast(y_true, "float32") * AB_SCALE                       # (B,H,W,2)
         c = ops.convert_to_tensor(self.centers)
@@ -115,6 +137,28 @@ class RebalancedBinLoss(keras.losses.Loss):
         # are < 2 % of the nearest one's, and it avoids a slow top_k over Q.
         soft = ops.softmax(-d2 / (2 * self.sigma ** 2), axis=-1)
         return soft, ops.take(ops.convert_to_tensor(self.weights), ops.argmin(d2, axis=-1))
+
+    def table_targets(self, y_true):
+        """soft_targets looked up in `soft_encoding_table` at the target's cell of the ab grid (the
+        target moved by at most half an ab unit). Why: computing them per pixel (distances to every
+        bin, a softmax over Q, an argmin) took a third of colorizer_6's training step
+        (benchmarks/profile_step.py); the lookup is one pass over Q (README, Performance)."""
+        ops = keras.ops
+        soft_table, weight_table = self.tables()
+        cells = ops.cast(ops.round((ops.clip(ops.cast(y_true, "float32") * AB_SCALE, -AB_TABLE_LIMIT, AB_TABLE_LIMIT)
+                                    + AB_TABLE_LIMIT) / AB_TABLE_STEP), "int32")          # (B,H,W,2)
+        cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]
+        return ops.take(soft_table, cell, axis=0), ops.take(weight_table, cell, axis=0)
+
+    def tables(self):
+        """soft_encoding_table of this loss's bins, built once (at the first call, not when a model
+        loads) and held as tensors outside any traced graph."""
+        if getattr(self, "_tables", None) is None:
+            soft, weight = soft_encoding_table(self.centers, self.weights, self.sigma)
+            import tensorflow as tf
+            with tf.init_scope():  # eager constants, captured by a traced step rather than copied into it
+                self._tables = (tf.constant(soft), tf.constant(weight))
+        return self._tables
 
     def get_config(self):
         return {**super().get_config(), "centers": self.centers.tolist(), "weights": self.weights.tolist(),

@@ -13,12 +13,14 @@ training run's files (its lock, the recovery of half-written work files) are kep
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import csv
+import functools
 import json
 import os
 import pathlib
 import shutil
 import socket
 import sys
+import warnings
 import zipfile
 
 import data
@@ -96,13 +98,20 @@ def resolve(name_or_path, models_dir=MODELS_DIR):
 
 def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
     """A trained model by name or path, checked: a registered model, of `family` if given. With
-    `any_size`: (the model, a copy taking inputs of any height and width, or None) for inference
-    (the copy: the model rebuilt from its own config with the input's height and width left open,
-    given its weights; None when it cannot be: not functional, or not fully convolutional)."""
+    `any_size`, for inference: (the model, `runner`, `forward`): `runner` is the model rebuilt from
+    its saved config with the input's height and width left open and given its weights, `forward`
+    its forward pass compiled once (a tf.function whose input signature leaves height and width
+    open, so no photo size retraces it; it runs without Keras's per-layer Python); both None when
+    the model cannot be opened: not fully convolutional, not functional (colorizer_5's Pix2Pix), or
+    holding an inner model with its own fixed input (colorizer_2)."""
     import keras
+    import tensorflow as tf
     p = resolve(name_or_path, models_dir)
     if not zipfile.is_zipfile(p):
         raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
+    # read before Keras builds the model, so that nothing here runs between its layers' code and the
+    # caller: loading goes down through the modules once (../shared/tools/trace_path.py)
+    open_config = _open_archive_config(p) if any_size else None
     try:
         model = keras.models.load_model(p)  # safe mode: a config naming arbitrary code is refused
     except Exception as e:  # noqa: BLE001 - any failure here means "not a model this project can load"
@@ -114,16 +123,25 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
         raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}")
     if not any_size:
         return model
-    return model, resized(model)
+    runner = forward = None
+    if open_config is not None and models.MODELS[model.name].stride:
+        try:
+            runner = model.__class__.from_config(open_config)
+            runner.set_weights(model.get_weights())
+            spec = tf.TensorSpec((None, None, None, runner.input_shape[-1]), "float32")
+            forward = tf.function(functools.partial(runner, training=False), input_signature=[spec])
+            forward.get_concrete_function()  # traced here, once
+        except Exception as e:  # noqa: BLE001 - such a model runs rebuilt per size (colorizer.at_size)
+            warnings.warn(f"{p}: its any-size forward pass could not be built ({type(e).__name__}: {e}); "
+                          f"it runs rebuilt for each photo size instead")
+            runner = forward = None
+    return model, runner, forward
 
 
-def resized(model, height=None, width=None):
-    """The same trained model taking inputs of `height` x `width` (None: any), rebuilt from its own
-    config with the input's size changed and given its weights, so a model saved under an older
-    architecture of its builder keeps its own; None when it cannot be: not fully convolutional, not
-    functional (colorizer_5's Pix2Pix), with an inner model that keeps its own fixed input
-    (colorizer_2), or any failure to rebuild (it then runs rebuilt by its builder, colorizer.at_size)."""
-    config = model.get_config() if models.MODELS[model.name].stride else {}
+def open_input(config, height=None, width=None):
+    """A functional model's config (Model.get_config()) with its input's height and width set to
+    `height` x `width` (None: any); None when there is not exactly one input, or when an inner model
+    keeps its own fixed input (colorizer_2)."""
     inputs, nested = [], False
     for layer in config.get("layers", ()):
         if layer["class_name"] == "InputLayer":
@@ -133,6 +151,26 @@ def resized(model, height=None, width=None):
         return None
     shape = inputs[0]["config"]["batch_shape"]
     inputs[0]["config"]["batch_shape"] = [shape[0], height, width, *shape[3:]]
+    return config
+
+
+def _open_archive_config(p):
+    """open_input of the model config saved in a .keras archive (its config.json), or None."""
+    try:
+        with zipfile.ZipFile(p) as archive:
+            return open_input(json.loads(archive.read("config.json"))["config"])
+    except Exception:  # noqa: BLE001 - not this project's to report: load_model says what is wrong with the file
+        return None
+
+
+def resized(model, height=None, width=None):
+    """The same trained model taking inputs of `height` x `width` (None: any), rebuilt from its own
+    config with the input's size changed and given its weights, so a model saved under an older
+    architecture of its builder keeps its own; None when it cannot be (see load), or on any failure
+    to rebuild (it then runs rebuilt by its builder, colorizer.at_size)."""
+    config = open_input(model.get_config(), height, width) if models.MODELS[model.name].stride else None
+    if config is None:
+        return None
     try:
         copy = model.__class__.from_config(config)
         copy.set_weights(model.get_weights())

@@ -35,7 +35,7 @@ import store
 # bfloat16 at batch 128 without XLA; plateau: the learning rate halves after 2 epochs without a
 # better val_loss (ReduceLROnPlateau).
 DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto", lr_schedule="plateau")
-LR_SCHEDULES = ("constant", "plateau")
+LR_SCHEDULES = ("constant", "plateau", "cosine")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
@@ -173,8 +173,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
     bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
     training computes, not what is saved: the saved model is float32. `lr_schedule` "plateau"
-    (default) halves the learning rate after 2 epochs without a better val_loss; "constant" keeps
-    it. `strategy`: a tf.distribute.Strategy, or a name of distribute.STRATEGIES ("multi-worker":
+    (default) halves the learning rate after 2 epochs without a better val_loss; "cosine" decays it
+    along a half cosine over `max_minutes` (else over `epochs`); "constant" keeps it. `strategy`: a tf.distribute.Strategy, or a name of distribute.STRATEGIES ("multi-worker":
     one process per worker, configured by TF_CONFIG; each trains on its shard, the chief saves).
     `verbose="lines"` prints
     one line per epoch. Returns the record written to the JSON file.
@@ -387,7 +387,8 @@ def main(argv=None):
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=DEFAULTS["jit_compile"],
                    help="XLA-compile the training step")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS["lr_schedule"],
-                   help="plateau (default): halve the learning rate after 2 epochs without a better val_loss")
+                   help="plateau (default): halve the learning rate after 2 epochs without a better val_loss; "
+                        "cosine: decay it along a half cosine over --max-minutes (else over --epochs)")
     p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
                    help="default: this host's one device (all GPUs when several); mirrored: this host's devices; "
                         "multi-worker: the TF_CONFIG cluster, started once per worker (README)")

@@ -213,28 +213,50 @@ def test_colorizer_keeps_one_model_per_size_and_predicts_at_the_images_size():
 
 
 def test_a_loaded_colorizer_runs_at_any_size_without_a_rebuild(models_dir, tmp_path):
-    """store.load(any_size=True): one copy with the input's height and width left open serves every
-    photo size, and predicts what the model rebuilt for that size predicts."""
+    """store.load(any_size=True): one copy with the input's height and width left open, and its
+    compiled forward pass, serve every photo size and predict what the model rebuilt for that size
+    predicts."""
     from conftest import assert_images_match, synthetic_images
-    model, runner = store.load("colorizer_3", models_dir, any_size=True)
+    model, runner, forward = store.load("colorizer_3", models_dir, any_size=True)
     assert model.input_shape == (None, 32, 32, 1) and runner.input_shape == (None, None, None, 1)
     assert [w.shape for w in runner.weights] == [w.shape for w in model.weights]
     imgs = synthetic_images(2, 48)[:, :, :40]
-    assert_images_match(colorizer.predict_rgb(runner, imgs), colorizer.predict_rgb(colorizer.at_size(model, 48, 40), imgs))
+    rebuilt = colorizer.predict_rgb(colorizer.at_size(model, 48, 40), imgs)
+    assert_images_match(colorizer.predict_rgb(runner, imgs), rebuilt)
+    assert_images_match(colorizer.predict_rgb(model, imgs, forward=forward), rebuilt)
+    assert forward(np.zeros((1, 24, 56, 1), np.float32)).shape == (1, 24, 56, 2)  # any size, no rebuild
     c = Colorizer.load("colorizer_3", models_dir)
     assert c.trained_size == (32, 32) and c.at(48, 40) is c.runner and c.at(96, 64) is c.runner
+    assert c.forward is not None and c.runs_at(48, 40) == (c.model, c.forward)
+    assert Colorizer(model).runs_at(48, 40)[1] is None  # a model given alone: rebuilt for the size
     assert c.working_shape(300, 200) == (48, 32)  # the trained size still sets the working size
     with pytest.raises(ValueError, match="divisible by 8, got 30x64"):
         c.at(30, 64)
-    bins, bins_runner = store.load("colorizer_4", models_dir, any_size=True)  # probabilities repeated 2x2
+    bins, bins_runner, bins_forward = store.load("colorizer_4", models_dir, any_size=True)  # probabilities repeated 2x2
     imgs = synthetic_images(1, 48)[:, :, :40]
-    assert_images_match(colorizer.predict_rgb(bins_runner, imgs), colorizer.predict_rgb(colorizer.at_size(bins, 48, 40), imgs))
+    rebuilt = colorizer.predict_rgb(colorizer.at_size(bins, 48, 40), imgs)
+    assert_images_match(colorizer.predict_rgb(bins_runner, imgs), rebuilt)
+    assert_images_match(colorizer.predict_rgb(bins, imgs, forward=bins_forward), rebuilt)
     models.get_model("colorizer_5").save(tmp_path / "colorizer_5.keras")
-    gan, gan_runner = store.load(tmp_path / "colorizer_5.keras", any_size=True)
-    assert gan_runner is None and Colorizer(gan).at(48, 40) is not gan  # Pix2Pix: rebuilt per size
+    gan, gan_runner, gan_forward = store.load(tmp_path / "colorizer_5.keras", any_size=True)
+    assert gan_runner is None and gan_forward is None and Colorizer(gan).at(48, 40) is not gan  # Pix2Pix: rebuilt per size
     nested = models.get_model("colorizer_2")  # its decoder is an inner model with its own fixed input
     nested.save(tmp_path / "colorizer_2.keras")
-    assert store.load(tmp_path / "colorizer_2.keras", any_size=True)[1] is None
+    assert store.load(tmp_path / "colorizer_2.keras", any_size=True)[1:] == (None, None)
+
+
+@pytest.mark.parametrize("name", ["colorizer_3", "colorizer_4", "colorizer_6", "colorizer_7"])
+def test_every_shipped_landscape_model_runs_compiled_at_any_size(name):
+    """The shipped landscape colorizers load with their compiled any-size forward pass (a silent
+    fallback would rebuild per size), and it predicts what the model itself predicts."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = Colorizer.load(f"landscapes/{name}")
+    assert not [w for w in caught if "forward pass could not be built" in str(w.message)]
+    assert c.forward is not None and c.runner.input_shape[1:3] == (None, None)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 64, 64, c.model.input_shape[-1])).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(c.forward(x)), np.asarray(c.model(x, training=False)), atol=1e-4)
 
 
 def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypatch):

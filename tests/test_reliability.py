@@ -127,7 +127,7 @@ def test_any_pillow_exception_is_an_unreadable_file(tmp_path, models_dir, monkey
 MODEL = models.get_model("colorizer_3")
 
 
-def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
+def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path, models_dir, capsys):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
     blobs = []
@@ -159,14 +159,14 @@ def test_fuzzed_images_are_read_or_reported_never_raise(tmp_path):
     assert len(images) == int(keep.sum()) and all(im.shape == (8, 8, 3) for im in images)
     skipped = [w for w in caught if str(w.message).startswith("Skipping")]
     assert len(skipped) == len(files) - int(keep.sum()) > 0  # each skipped file named in a warning
-    errors = []
-    for f in files[:60]:  # and colorize.py's read path: colorized, or reported as unreadable
-        class Args:
-            working_size, saturation, compare, overwrite, hints = None, 1.0, False, True, None
-        errors.append(colorize._colorize_one(f, f.relative_to(tmp_path), Colorizer(MODEL), Args, tmp_path / "out",
-                                             set(), {}))
-        assert errors[-1] is None or "not a readable image" in errors[-1], errors[-1]
-    assert 0 < errors.count(None) < len(errors)  # some colorized, some reported
+    # and colorize.py's read path: each colorized, or reported as unreadable, never a traceback
+    capsys.readouterr()
+    assert _cli([*files[:60], "-o", tmp_path / "out", "--overwrite"], models_dir) == 1
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors and all("not a readable image" in line for line in errors) and "Traceback" not in err, err
+    colorized = int(out.split(" colorized")[0].split()[-1])
+    assert colorized > 0 and colorized + len(errors) == 60  # some colorized, some reported
 
 
 def test_float_image_with_a_nan_row_keeps_its_other_rows():

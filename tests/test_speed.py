@@ -90,11 +90,11 @@ def test_keras_batch_norm_can_still_be_built_for_comparison(monkeypatch):
 
 
 def test_bad_lr_schedule_is_refused_before_anything_is_written(tmp_path):
-    with pytest.raises(ValueError, match=r"Unknown lr_schedule 'cosine'; choose one of: constant, plateau"):
-        training.train("colorizer_3", epochs=1, subset=10, models_dir=tmp_path, lr_schedule="cosine")
+    with pytest.raises(ValueError, match=r"Unknown lr_schedule 'step'; choose one of: constant, plateau, cosine"):
+        training.train("colorizer_3", epochs=1, subset=10, models_dir=tmp_path, lr_schedule="step")
     assert not list(tmp_path.iterdir())
     with pytest.raises(SystemExit):
-        training.main(["colorizer_3", "--lr-schedule", "cosine", "--models-dir", str(tmp_path)])
+        training.main(["colorizer_3", "--lr-schedule", "step", "--models-dir", str(tmp_path)])
 
 
 def test_mix_loss_refuses_a_class_stride_its_head_does_not_have():
@@ -116,3 +116,53 @@ def test_plateau_schedule_resumes_from_the_history():
     fresh = training.ResumablePlateau({}, monitor="val_loss", patience=2)
     fresh.on_train_begin()
     assert fresh.wait == 0 and fresh.best is None  # Keras takes the first epoch as the best
+
+
+def _adam_model(rate):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
+    return model
+
+
+def test_cosine_schedule_decays_over_the_budget_and_resumes_on_its_curve(tmp_path):
+    import callbacks
+    import store
+    low = callbacks.CosineOverBudget.MIN_LR
+    budget = callbacks.TimeBudget(10, tmp_path / "state.json")  # 10 minutes
+    cb, model = callbacks.CosineOverBudget(budget, epochs=1000), _adam_model(1e-3)
+    cb.set_model(model)
+    cb.on_train_begin()
+    rates = []
+    for seconds in (0, 150, 300, 450, 600, 900):  # spent at each epoch's start
+        budget.state["seconds"] = seconds
+        cb.on_epoch_begin(0)
+        rates.append(float(model.optimizer.learning_rate))
+    assert rates[0] == pytest.approx(1e-3) and rates[2] == pytest.approx(low + (1e-3 - low) / 2)
+    assert rates[4] == pytest.approx(low) and rates[5] == pytest.approx(low)  # past the budget: the floor
+    assert all(a > b for a, b in zip(rates[:4], rates[1:5]))
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    assert logs["learning_rate"] == pytest.approx(low)  # what the CSV log and the history record
+    # killed and resumed: the first rate comes from the state, not from the decayed optimizer
+    budget.state["seconds"] = 300
+    store.write_json(tmp_path / "state.json", budget.state)
+    resumed_budget = callbacks.TimeBudget(10, tmp_path / "state.json")
+    resumed, model = callbacks.CosineOverBudget(resumed_budget, epochs=1000), _adam_model(4e-4)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(7)
+    assert float(model.optimizer.learning_rate) == pytest.approx(rates[2])
+    # the epochs run out before the minutes: the curve follows them
+    early, model = callbacks.CosineOverBudget(callbacks.TimeBudget(30, tmp_path / "s3.json"), epochs=10), _adam_model(1e-3)
+    early.set_model(model)
+    early.on_train_begin()
+    early.on_epoch_begin(5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(low + (1e-3 - low) / 2)
+    # without a time budget: over the epochs
+    by_epochs, model = callbacks.CosineOverBudget(callbacks.TimeBudget(None, tmp_path / "s2.json"), epochs=10), _adam_model(1e-3)
+    by_epochs.set_model(model)
+    by_epochs.on_train_begin()
+    by_epochs.on_epoch_begin(5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(low + (1e-3 - low) / 2)
+    with pytest.raises(ValueError, match="Unknown lr_schedule 'cosin'; choose one of: constant, plateau, cosine"):
+        training.check_lr_schedule("cosin")

@@ -71,3 +71,36 @@ def test_figures_are_drawn_in_plots_only(path):
     src = path.read_text()
     drawing = ("matplotlib.pyplot", "import matplotlib\n", "matplotlib.figure", "visualkeras")  # colour names are not drawing
     assert not any(d in src for d in drawing), f"{path.name} draws figures; move it to plots.py"
+
+
+def _project_module(filename):
+    p = pathlib.Path(filename)
+    return p.stem if p.suffix == ".py" and p.parent == ROOT else None
+
+
+def test_a_photo_goes_down_through_the_modules(tmp_path):
+    """Issue 21: colorize.py on one photo with the default model, loading included, crosses from one
+    project module into another at most 10 times (counted as ../shared/tools/trace_path.py counts
+    them: after a warm-up run, each call that enters another project module)."""
+    import sys
+    import numpy as np
+    from PIL import Image
+    import colorize
+    photo = tmp_path / "p.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(photo)
+    assert colorize.main([str(photo), "-o", str(tmp_path / "warm")]) == 0
+    path = []
+
+    def profile(frame, event, arg):
+        module = _project_module(frame.f_code.co_filename) if event == "call" else None
+        if module and (not path or path[-1] != module):
+            path.append(module)
+
+    sys.setprofile(profile)
+    try:
+        rc = colorize.main([str(photo), "-o", str(tmp_path / "traced")])
+    finally:
+        sys.setprofile(None)
+    assert rc == 0 and Image.open(tmp_path / "traced" / "p_color.png").size == (80, 60)
+    assert path[0] == "colorize" and path[-1] == "machine" and "heads" in path, path
+    assert len(path) - 1 <= 10, " > ".join(path)
