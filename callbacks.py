@@ -57,7 +57,7 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
         keras.callbacks.ModelCheckpoint(str(paths["best"]), monitor="val_loss", save_best_only=True,
                                         initial_value_threshold=None if math.isinf(best_so_far) else best_so_far),
         # kept after the last epoch (delete_checkpoint=False): resume="extend" continues from it;
-        # double_checkpoint: see store.recover_run_files
+        # double_checkpoint: see runfiles.recover_run_files
         keras.callbacks.BackupAndRestore(str(paths["backup"]), double_checkpoint=True, delete_checkpoint=False),
         budget,  # it records an epoch as done only once it is backed up
     ]

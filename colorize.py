@@ -116,7 +116,8 @@ def _expand(inputs, outdir=None):
 def _progress(items):
     try:
         from tqdm import tqdm
-        return tqdm(items, unit="photo", disable=len(items) < 2, file=sys.stderr)
+        # shown from the first photo on: a refused option or model before it prints no empty bar
+        return tqdm(items, unit="photo", disable=len(items) < 2, file=sys.stderr, delay=0.1)
     except ImportError:
         return items
 

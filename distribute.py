@@ -207,7 +207,7 @@ def average_statistics(strategy, role, model):
         w.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(lambda: value), axis=None).numpy())
 
 
-DECISIONS = ("done", "resume", "fresh", "refuse")  # store.prepare_run's outcomes
+DECISIONS = ("done", "resume", "fresh", "refuse")  # runfiles.prepare_run's outcomes
 
 
 def agree_on_run(strategy, role, decision):

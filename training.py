@@ -29,6 +29,7 @@ import distribute
 from callbacks import EpochLines, ResumablePlateau, TimeBudget, make_callbacks, plural  # noqa: F401
 import machine
 import models
+import runfiles
 import store
 
 # Settled side by side by benchmarks/throughput.py, speed_quality.py and levers.py (README, Performance):
@@ -73,7 +74,7 @@ def precision_policy(precision):
 _read_json, _write_json, save_model, read_history = store.read_json, store.write_json, store.save_model, store.read_history
 
 
-RunExists, prepare_run = store.RunExists, store.prepare_run  # a run's files: decided in store.py
+RunExists, prepare_run = runfiles.RunExists, runfiles.prepare_run  # a run's files: decided in runfiles.py
 
 
 def check_lr_schedule(lr_schedule):
@@ -195,7 +196,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
                   precision=precision, lr_schedule=lr_schedule)
     run = Run(spec, dataset, config, models_dir, strategy, verbose, role)
     run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
-    with store.RunLock(run.paths["lock"]):
+    with runfiles.RunLock(run.paths["lock"]):
         try:
             resuming, done = prepare_run(model_name, config, run.paths, resume, overwrite)
         except RunExists:
@@ -258,10 +259,10 @@ class Run:
                                             store.required_models(self.spec.name, self.models_dir, self.dataset.name))
         self.model = build(c, self.input_shape, self.kwargs, self.strategy)
         distribute.detach_for_keras(self.model, role)
-        dropped = resuming and store.recover_run_files(self.spec.name, self.paths)
+        dropped = resuming and runfiles.recover_run_files(self.spec.name, self.paths)
         if resuming and role.count > 1:
-            store.rewind_backup(self.paths, distribute.common_epoch(self.strategy, role,
-                                                                    store.backed_up_epochs(self.paths)))
+            runfiles.rewind_backup(self.paths, distribute.common_epoch(self.strategy, role,
+                                                                    runfiles.backed_up_epochs(self.paths)))
         self.callbacks, self.budget = make_callbacks(self.paths, c["max_minutes"], read_history(self.paths["csv"]),
                                                      c["epochs"], self.verbose, c.get("lr_schedule", "constant"),
                                                      lambda flag: distribute.agree(self.strategy, role, flag))
@@ -348,7 +349,7 @@ def write_record(spec, model, budget, history, config, info, calibration, sessio
     (Its key `kind` is the model's family, as in the published records.)"""
     import tensorflow as tf
     epochs_run, seconds = budget.state["epochs_done"], budget.state["seconds"]
-    val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see store.recover_run_files
+    val, first = history["val_loss"], budget.state.get("best_from_epoch", 0)  # see runfiles.recover_run_files
     record = dict(
         model=spec.name, kind=spec.family, inputs=spec.inputs, outputs=spec.outputs,
         params=int(model.count_params()), epochs_run=epochs_run,

@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import socket
 import zipfile
 
 import numpy as np
@@ -14,6 +15,7 @@ import data
 import machine
 import models
 import photos
+import runfiles
 import store
 import training
 from colorizer import Colorizer
@@ -535,27 +537,27 @@ def test_case11_stale_temporaries_are_cleaned_and_a_rerun_skips_what_is_done(tmp
 def test_case12_a_half_written_history_row_is_dropped(tmp_path, capsys):
     log = tmp_path / "run.log.csv"
     log.write_text("epoch,loss,val_loss\n0,0.5,0.4\n1,0.45,nan\n2,0.4")  # killed while writing epoch 2
-    assert store.drop_incomplete_rows(log) == 1
+    assert runfiles.drop_incomplete_rows(log) == 1
     assert store.read_history(log) == {"epoch": [0, 1], "loss": [0.5, 0.45], "val_loss": [0.4, pytest.approx(float("nan"), nan_ok=True)]}
     assert "dropped 1 incomplete row" in capsys.readouterr().out
-    assert store.drop_incomplete_rows(log) == 0  # a complete file is left as it is
+    assert runfiles.drop_incomplete_rows(log) == 0  # a complete file is left as it is
     log.write_text("epoch,loss,val_loss\n0,0.5,0.4\n1,0.45,\n")
-    assert store.drop_incomplete_rows(log) == 1 and store.read_history(log)["epoch"] == [0]
+    assert runfiles.drop_incomplete_rows(log) == 1 and store.read_history(log)["epoch"] == [0]
 
 
 def test_case13_a_lock_whose_pid_was_reused_is_stale(tmp_path, capsys):
     import machine
     lock = tmp_path / "m.lock"
     started = machine.process_started(1)
-    lock.write_text(json.dumps(dict(pid=1, started=(started or 0) + 1, host=store.socket.gethostname(), command="old")))
-    with store.RunLock(lock):  # pid 1 lives, but it is not the process that took the lock
+    lock.write_text(json.dumps(dict(pid=1, started=(started or 0) + 1, host=socket.gethostname(), command="old")))
+    with runfiles.RunLock(lock):  # pid 1 lives, but it is not the process that took the lock
         owner = json.loads(lock.read_text())
         assert owner["pid"] == os.getpid() and owner["started"] == machine.process_started(os.getpid())
     assert "clearing the lock" in capsys.readouterr().out and not lock.exists()
     lock.write_text(json.dumps(dict(pid=os.getpid(), started=machine.process_started(os.getpid()),
-                                    host=store.socket.gethostname(), command="pytest")))
+                                    host=socket.gethostname(), command="pytest")))
     with pytest.raises(RuntimeError, match=f"process {os.getpid()} .*pytest"):
-        store.RunLock(lock).__enter__()
+        runfiles.RunLock(lock).__enter__()
 
 
 def test_case14_seed_and_learning_rate_refused_before_anything_is_written(tmp_path):
