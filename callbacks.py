@@ -49,8 +49,11 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
     budget = TimeBudget(max_minutes, paths["state"], agree)
     # first, so that the CSV log sees the learning rate of every epoch; the rate itself is an
     # optimizer variable, backed up and restored with the rest
-    schedule = {"plateau": [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)],
-                "cosine": [CosineOverBudget(budget, epochs)]}.get(lr_schedule, [])
+    schedule = []  # "constant": none
+    if lr_schedule == "plateau":
+        schedule = [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)]
+    elif lr_schedule == "cosine":
+        schedule = [CosineOverBudget(budget, epochs)]
     callbacks = schedule + [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),

@@ -37,8 +37,8 @@ ModelNotTrained = store.ModelNotTrained
 
 
 def load_colorizer(name_or_path=DEFAULT_MODEL, models_dir=store.MODELS_DIR):
-    """The Keras model of a trained colorizer (see Colorizer.load, which wraps it)."""
-    return Colorizer.load(name_or_path, models_dir).model
+    """The Keras model of a trained colorizer (Colorizer.load wraps it for photos of any size)."""
+    return store.load(name_or_path, models_dir, family="colorizer")
 
 
 def colorize_array(images, model, working_size=None, saturation=1.0):

@@ -106,6 +106,7 @@ class RebalancedBinLoss(keras.losses.Loss):
         self.centers = np.asarray(centers, np.float32)
         self.weights = np.asarray(weights, np.float32)
         self.sigma = float(sigma)
+        self._tables = None  # soft_encoding_table as tensors, built at the first training step (tables)
 
     def call(self, y_true, y_pred):
         if y_pred.shape[1] is not None and y_true.shape[1] is not None and y_pred.shape[1] < y_true.shape[1]:
@@ -153,7 +154,7 @@ class RebalancedBinLoss(keras.losses.Loss):
     def tables(self):
         """soft_encoding_table of this loss's bins, built once (at the first call, not when a model
         loads) and held as tensors outside any traced graph."""
-        if getattr(self, "_tables", None) is None:
+        if self._tables is None:
             soft, weight = soft_encoding_table(self.centers, self.weights, self.sigma)
             import tensorflow as tf
             with tf.init_scope():  # eager constants, captured by a traced step rather than copied into it
