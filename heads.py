@@ -10,19 +10,59 @@ import numpy as np
 import keras
 from keras import layers
 
-from colour import AB_SCALE
+from colour import AB_SCALE, L_SCALE
 
 
-def rebalance_weights(centers, prior, lam=0.5, sigma=5.0):
+NEUTRAL_CHROMA = 12.0  # ab units: the bins of near-neutral colours (rock, haze, snow, cloud) for `neutral_weight`
+
+
+def rebalance_weights(centers, prior, lam=0.5, sigma=5.0, neutral_weight=1.0):
     """Zhang et al. 2016 eq. 4: w ∝ ((1-λ) p̃ + λ/Q)^-1 with p̃ the prior smoothed by a Gaussian
-    of σ ab units, normalised so that E_p̃[w] = 1."""
+    of σ ab units, normalised so that E_p̃[w] = 1. `neutral_weight` multiplies the weights of the
+    bins within NEUTRAL_CHROMA of gray before the normalisation: rebalancing makes common colours
+    cheap to miss, and the near-neutral ones are where the landscapes' acc@2 is lost."""
     centers, prior = np.asarray(centers, np.float64), np.asarray(prior, np.float64)
     d2 = ((centers[:, None] - centers[None]) ** 2).sum(-1)
     k = np.exp(-d2 / (2 * sigma ** 2))
     smooth = k @ prior
     smooth /= smooth.sum()
     w = 1.0 / ((1 - lam) * smooth + lam / len(prior))
+    w = np.where(np.hypot(centers[:, 0], centers[:, 1]) <= NEUTRAL_CHROMA, w * float(neutral_weight), w)
     return (w / (smooth * w).sum()).astype(np.float32)
+
+
+# CIE Lab (D65, 2° observer) -> sRGB as skimage.color.lab2rgb computes it, in tensor ops (differentiable)
+_D65 = (0.95047, 1.0, 1.08883)
+_RGB_FROM_XYZ = np.array([[3.24048134, -1.53715152, -0.49853633],
+                          [-0.96925495, 1.87599, 0.04155593],
+                          [0.05564664, -0.20404134, 1.05731107]], np.float32)
+
+
+def lab_to_rgb_tensor(L, a, b):
+    """sRGB in [0, 1] (..., 3) of CIE L*, a*, b* tensors of one shape: skimage's lab2rgb (colour.lab_to_rgb)
+    in Keras ops, so that a loss can take gradients through the decoded colours."""
+    ops = keras.ops
+    a, b = ops.clip(a, -128.0, 127.0), ops.clip(b, -128.0, 127.0)
+    fy = (L + 16.0) / 116.0
+    f = ops.stack([fy + a / 500.0, fy, ops.maximum(fy - b / 200.0, 0.0)], axis=-1)  # skimage clips z below 0
+    xyz = ops.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.asarray(_D65, np.float32)
+    lin = ops.clip(ops.matmul(xyz, ops.convert_to_tensor(_RGB_FROM_XYZ.T)), 0.0, 1.0)
+    srgb = ops.where(lin > 0.0031308, 1.055 * ops.power(ops.maximum(lin, 0.0031308), 1 / 2.4) - 0.055, 12.92 * lin)
+    return ops.clip(srgb, 0.0, 1.0)
+
+
+def colourfulness_loss(rgb):
+    """DDColor's colourfulness loss (Kang et al., ICCV 2023) per image of a batch of sRGB (B, ..., 3) in
+    [0, 1]: 1 - (σ_rgyb + 0.3 μ_rgyb) / 100, the Hasler & Süsstrunk colourfulness (metrics.colorfulness)
+    on the 0-255 scale; lower for a more colourful batch."""
+    ops = keras.ops
+    x = rgb * 255.0
+    rg = x[..., 0] - x[..., 1]
+    yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+    axes = tuple(range(1, len(rg.shape)))
+    sigma = ops.sqrt(ops.var(rg, axis=axes) + ops.var(yb, axis=axes) + 1e-6)  # eps: no NaN gradient at gray
+    mu = ops.sqrt(ops.mean(rg, axis=axes) ** 2 + ops.mean(yb, axis=axes) ** 2 + 1e-6)
+    return 1.0 - (sigma + 0.3 * mu) / 100.0
 
 
 @keras.saving.register_keras_serializable(package="colorizers")
@@ -207,33 +247,56 @@ class ABMix(layers.Layer):
 @keras.saving.register_keras_serializable(package="colorizers")
 class MixLoss(keras.losses.Loss):
     """colorizer_6's loss: L1 on the regression head (colorizer_3's loss) + `cls_weight` x
-    colorizer_4's rebalanced soft-encoded cross-entropy on the classification head."""
+    colorizer_4's rebalanced soft-encoded cross-entropy on the classification head, + with
+    `colourfulness_weight` > 0 that weight x DDColor's colourfulness loss of the regression head's
+    colours (the regression head's ab with the photo's L*: the class head's colours come from an
+    annealed mean and a confidence that calibration chooses after training). That term needs each
+    pixel's L* with its target (`takes_luma`: training appends the input's L as a third target
+    channel, pipelines.with_luma), so such a run's val_loss includes it and compares only with runs
+    of the same weight; without the L* (evaluate() on plain targets) the term is left out."""
 
-    def __init__(self, centers, weights, cls_weight=0.3, sigma=5.0, cls_stride=2, name="l1_plus_bin_ce", **kwargs):
+    def __init__(self, centers, weights, cls_weight=0.3, sigma=5.0, cls_stride=2, colourfulness_weight=0.0,
+                 name="l1_plus_bin_ce", **kwargs):
         super().__init__(name=name, **kwargs)
         self.cls = RebalancedBinLoss(centers, weights, sigma)
         if int(cls_stride) != 2:  # ABMix's class head (and its training layout) is at half resolution
             raise ValueError(f"MixLoss cls_stride must be 2 (the class head's resolution), got {cls_stride!r}")
         self.cls_weight, self.cls_stride = float(cls_weight), int(cls_stride)
+        self.colourfulness_weight = float(colourfulness_weight)
+        self.takes_luma = self.colourfulness_weight > 0
 
     def call(self, y_true, y_pred):
         ops = keras.ops
         y_pred = ops.cast(y_pred, "float32")
         y_true = ops.cast(y_true, "float32")
+        luma = None
+        if y_true.shape[-1] == 3:  # ab and the input's L (takes_luma)
+            y_true, luma = y_true[..., :2], y_true[..., 2:]
         s = self.cls_stride
         if y_pred.shape[-1] == 4 * 2 + len(self.cls.centers):  # ABMix's training layout, half resolution
             # split, not y_pred[..., 8:]: a strided slice's gradient over Q channels costs more than the loss
-            ab_blocks, logits = ops.split(y_pred, [8], axis=-1)
-            l1 = ops.mean(ops.abs(space_to_depth(y_true, 2) - ab_blocks))
+            ab, logits = ops.split(y_pred, [8], axis=-1)
+            l1 = ops.mean(ops.abs(space_to_depth(y_true, 2) - ab))
             ce = ops.mean(self.cls.from_logits(y_true[:, ::s, ::s], logits))
-            return l1 + self.cls_weight * ce
-        # the inference layout (evaluate, validation): full resolution, probabilities repeated 2x2
-        l1 = ops.mean(ops.abs(y_true - y_pred[..., :2]))
-        # The class head predicts at half resolution (ABMix repeats each value 2x2): the cross-
-        # entropy is taken once per 2x2 block, on its top-left pixel (random crops move the grid).
-        ce = ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
-        return l1 + self.cls_weight * ce
+            if luma is not None:  # each 2x2 block's pixels as channels, in the order of ab's
+                luma = space_to_depth(luma, 2)
+                ab = ops.reshape(ab, (-1, *ab.shape[1:3], 4, 2))
+        else:
+            # the inference layout (evaluate, validation): full resolution, probabilities repeated 2x2
+            ab = y_pred[..., :2]
+            l1 = ops.mean(ops.abs(y_true - ab))
+            # The class head predicts at half resolution (ABMix repeats each value 2x2): the cross-
+            # entropy is taken once per 2x2 block, on its top-left pixel (random crops move the grid).
+            ce = ops.mean(self.cls.call(y_true[:, ::s, ::s], y_pred[:, ::s, ::s, 2:]))
+            if luma is not None:
+                luma = luma[..., 0]
+        loss = l1 + self.cls_weight * ce
+        if luma is not None and self.colourfulness_weight:
+            rgb = lab_to_rgb_tensor((luma + 1.0) * L_SCALE, ab[..., 0] * AB_SCALE, ab[..., 1] * AB_SCALE)
+            loss = loss + self.colourfulness_weight * ops.mean(colourfulness_loss(rgb))
+        return loss
 
     def get_config(self):
         return {**super().get_config(), "centers": self.cls.centers.tolist(), "weights": self.cls.weights.tolist(),
-                "cls_weight": self.cls_weight, "sigma": self.cls.sigma, "cls_stride": self.cls_stride}
+                "cls_weight": self.cls_weight, "sigma": self.cls.sigma, "cls_stride": self.cls_stride,
+                "colourfulness_weight": self.colourfulness_weight}

@@ -12,6 +12,7 @@ Inference (predict_rgb, at_size) is in colorizer.py; the custom heads and losses
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import dataclasses
+import inspect
 from typing import Callable, Optional
 
 import numpy as np
@@ -37,7 +38,9 @@ class ModelSpec:
     trained models the builder takes as keyword arguments (colorizer_2 reuses autoencoder_1).
     `data_kwargs(images)`: builder keyword arguments computed from training images (the bin
     colorizers' ab bin centres and their prior). `calibrate`: the name of the calibration
-    (calibration.py) that chooses decoding settings on validation photos after training."""
+    (calibration.py) that chooses decoding settings on validation photos after training.
+    `options`: training options of the builder (train(model_options=...)), name -> (low, high): the
+    closed range a value must lie in; the default is the builder's."""
     name: str
     family: str
     contract: contracts.Contract
@@ -47,6 +50,7 @@ class ModelSpec:
     requires: tuple = ()
     data_kwargs: Optional[Callable] = None
     calibrate: Optional[str] = None
+    options: dict = dataclasses.field(default_factory=dict)
 
     @property
     def inputs(self):
@@ -68,16 +72,44 @@ MODELS = Registry()
 
 
 def register(family, inputs, outputs, stride=None, requires=(), data_kwargs=None, size_multiple=None,
-             calibrate=None):
+             calibrate=None, options=None):
     """Decorator: add a builder to MODELS as a ModelSpec (see ModelSpec for the arguments)."""
     if family not in FAMILIES:
         raise ValueError(f"Unknown family '{family}'; choose one of: {', '.join(FAMILIES)}")
 
     def deco(fn):
         MODELS[fn.__name__] = ModelSpec(fn.__name__, family, contracts.get(inputs, outputs), fn, stride,
-                                        size_multiple or stride, tuple(requires), data_kwargs, calibrate)
+                                        size_multiple or stride, tuple(requires), data_kwargs, calibrate,
+                                        dict(options or {}))
         return fn
     return deco
+
+
+def check_options(name, options):
+    """`options` (name -> number) as training options of model `name`: a dict of floats, sorted,
+    without the ones equal to the builder's default (so a run given a default equals one given
+    nothing). A ValueError names an unknown option or a value out of its range and says what is
+    allowed."""
+    allowed = MODELS[name].options
+    if not isinstance(options, dict) and options is not None:
+        raise ValueError(f"{name}'s training options must be a dict of name -> number, got {options!r}")
+    defaults = inspect.signature(MODELS[name].builder).parameters
+    checked = {}
+    for key, value in sorted((options or {}).items()):
+        if key not in allowed:
+            raise ValueError(f"{name} has no training option {key!r}; "
+                             + (f"choose among: {', '.join(allowed)}" if allowed else "it takes none"))
+        low, high = allowed[key]
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not low <= v <= high:
+            raise ValueError(f"{name} option {key}={value!r} is out of range: it must be a number from {low:g} "
+                             f"to {high:g} (default {defaults[key].default:g})")
+        if v != defaults[key].default:
+            checked[key] = v
+    return checked
 
 
 def list_models(family=None):
@@ -296,9 +328,10 @@ def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
 
 
 @register("colorizer", "L", "ab_mix", stride=8, data_kwargs=bin_kwargs,
-          calibrate="calibrate_colorizer_6")
+          calibrate="calibrate_colorizer_6",
+          options={"neutral_weight": (0.1, 10.0), "colourfulness_weight": (0.0, 10.0)})
 def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temperature=0.38,
-                gain=0.0, chroma_min=0.0) -> keras.Model:
+                gain=0.0, chroma_min=0.0, neutral_weight=1.0, colourfulness_weight=0.0) -> keras.Model:
     """Vivid *and* accurate: one U-Net trunk (colorizer_3's), two 1x1 heads, decoded by confidence.
 
     Why: a regression head trained with L1 (colorizer_3) is accurate but hedges: where a colour is
@@ -316,7 +349,9 @@ def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temp
     settings chosen after training on the validation photos alone (`calibrate_colorizer_6`:
     the most colourful setting still beating gray on all five accuracy metrics), never on the
     test set. The trunk is colorizer_3's, so comparisons with colorizer_3 and colorizer_4 measure
-    the heads and the decoding, not the size.
+    the heads and the decoding, not the size. Training options: `neutral_weight` multiplies the
+    class head's weight on near-neutral colours (heads.rebalance_weights); `colourfulness_weight`
+    adds DDColor's colourfulness loss of the regression head's colours (heads.MixLoss).
     Any H, W divisible by 8."""
     if centers is None:
         centers = gamut_bins()
@@ -330,7 +365,9 @@ def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temp
     logits = layers.Conv2D(len(centers), 1, name="ab_logits")(levels[1])
     outputs = ABMix(centers, mix, temperature, gain, chroma_min, name="ab_mix", dtype="float32")([ab, logits])
     model = keras.Model(inputs, outputs, name="colorizer_6")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MixLoss(centers, rebalance_weights(centers, prior)))
+    weights = rebalance_weights(centers, prior, neutral_weight=neutral_weight)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=MixLoss(centers, weights, colourfulness_weight=colourfulness_weight))
     return model
 
 

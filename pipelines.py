@@ -108,6 +108,15 @@ def make_dataset(images, contract, batch_size=32, shuffle=True, seed=0, augment=
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def with_luma(ds):
+    """A dataset of (input, target) batches -> (input, target + the input's first channel): each
+    pixel's L (the Lab contracts' input) beside its ab, for a loss on the decoded colours
+    (heads.MixLoss's colourfulness term)."""
+    import tensorflow as tf
+    return ds.map(lambda x, y: (x, tf.concat([y, x[..., :1]], axis=-1)),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
 class TrainVal(tuple):
     """(train dataset, validation dataset), with the split they came from as `.train_idx`, `.val_idx`."""
     train_idx = val_idx = None

@@ -36,7 +36,7 @@ def prepare_run(model_name, config, paths, resume, overwrite):
             print(f"{paths['final']} is already trained with these arguments; nothing to do.")
             return None, done
         old = done.get("config") or {}
-        changed = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
+        changed = _differences(old, config)
         kept = state.get("finished") and previous == old
         if resume == "extend" and kept and set(changed) <= set(EXTENDABLE):
             _check_more(changed)
@@ -48,7 +48,7 @@ def prepare_run(model_name, config, paths, resume, overwrite):
             return True, None
         raise RunExists(_refusal(model_name, paths, changed, resume == "extend" and not kept))
     if previous and not state.get("finished"):
-        changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
+        changed = _differences(previous, config)
         print(f"Discarding the interrupted run of {model_name} in {paths['run']} ({state.get('epochs_done', 0)} "
               f"epochs done): " + (f"its arguments differ ({_changes(changed)})" if changed else "resume=False"),
               flush=True)
@@ -57,6 +57,12 @@ def prepare_run(model_name, config, paths, resume, overwrite):
     paths["run"].mkdir(parents=True, exist_ok=True)
     write_json(paths["config"], config)
     return False, None
+
+
+def _differences(old, new):
+    """{argument: (old value, new value)} for each argument that differs, one side missing included
+    (an option given to one run and not the other)."""
+    return {k: (old.get(k), new.get(k)) for k in {**old, **new} if old.get(k) != new.get(k)}
 
 
 def _check_more(changed):

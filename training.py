@@ -29,6 +29,7 @@ import distribute
 from callbacks import EpochLines, ResumablePlateau, TimeBudget, make_callbacks, plural  # noqa: F401
 import machine
 import models
+import pipelines
 import runfiles
 import store
 
@@ -160,7 +161,8 @@ def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=Tru
 def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
           data=datasets.DEFAULT, image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
           resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
-          precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"]):
+          precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"],
+          model_options=None):
     """Train `model_name` on `data` ('cifar10', a folder of photos such as the landscapes, or a
     data.Dataset) at `image_size` (default: the dataset's, 32 for CIFAR-10, 64 for folders) and
     write `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
@@ -170,19 +172,21 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     the run continues from its last finished epoch. A finished run asked for more (`epochs` or
     `max_minutes` changed) continues from its saved state with `resume="extend"` (history and
     record continuous); any other change is refused (RunExists, one line naming each changed
-    argument) unless `overwrite=True`. `max_minutes` stops after the epoch in
-    which the budget runs out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is
-    bfloat16 on CPUs with native bfloat16, else float32) and `jit_compile` (XLA) change how
-    training computes, not what is saved: the saved model is float32. `lr_schedule` "plateau"
-    (default) halves the learning rate after 2 epochs without a better val_loss; "cosine" decays it
-    along a half cosine over `max_minutes` (else over `epochs`); "constant" keeps it. `strategy`: a tf.distribute.Strategy, or a name of distribute.STRATEGIES ("multi-worker":
-    one process per worker, configured by TF_CONFIG; each trains on its shard, the chief saves).
-    `verbose="lines"` prints
+    argument) unless `overwrite=True`. `max_minutes` stops after the epoch in which the budget runs
+    out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is bfloat16 on CPUs with native
+    bfloat16, else float32) and `jit_compile` (XLA) change how training computes, not what is saved:
+    the saved model is float32. `lr_schedule` "plateau" (default) halves the learning rate after 2
+    epochs without a better val_loss; "cosine" decays it along a half cosine over `max_minutes` (else
+    over `epochs`); "constant" keeps it. `strategy`: a tf.distribute.Strategy, or a name of
+    distribute.STRATEGIES ("multi-worker": one process per worker, configured by TF_CONFIG; each
+    trains on its shard, the chief saves). `model_options`: the model's training options
+    (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `verbose="lines"` prints
     one line per epoch. Returns the record written to the JSON file.
     """
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
     check_lr_schedule(lr_schedule)
+    model_options = models.check_options(model_name, model_options)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything (TF_CONFIG checked)
     strategy, role = distribute.strategy_for(strategy, batch_size)
     dataset = datasets.get(data, data_dir)
@@ -193,7 +197,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     config = dict(model_name=model_name, data=dataset.name, image_size=image_size, epochs=epochs,
                   batch_size=batch_size, max_minutes=max_minutes, subset=subset, seed=seed,
                   learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
-                  precision=precision, lr_schedule=lr_schedule)
+                  precision=precision, lr_schedule=lr_schedule,
+                  **({"model_options": model_options} if model_options else {}))  # records before options: equal
     run = Run(spec, dataset, config, models_dir, strategy, verbose, role)
     run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
     with runfiles.RunLock(run.paths["lock"]):
@@ -252,12 +257,16 @@ class Run:
                                                c["batch_size"] // (self.strategy.num_replicas_in_sync if role.shard else 1),
                                                self.strategy.num_replicas_in_sync > role.count,
                                                **({"shard": role.shard} if role.shard else {}))
-        self.sets.train = distribute.per_worker(self.strategy, self.sets.train, role)
-        self.sets.val = distribute.per_worker(self.strategy, self.sets.val, role)
         self.sets.info["workers"] = role.count
-        self.kwargs = models.builder_kwargs(self.spec.name, self.sets.fit_images,
-                                            store.required_models(self.spec.name, self.models_dir, self.dataset.name))
+        self.kwargs = {**models.builder_kwargs(self.spec.name, self.sets.fit_images,
+                                               store.required_models(self.spec.name, self.models_dir, self.dataset.name)),
+                       **c.get("model_options", {})}
         self.model = build(c, self.input_shape, self.kwargs, self.strategy)
+        for part in ("train", "val"):
+            ds = getattr(self.sets, part)
+            if getattr(self.model.loss, "takes_luma", False):  # a loss on decoded colours needs each pixel's L
+                ds = pipelines.with_luma(ds)
+            setattr(self.sets, part, distribute.per_worker(self.strategy, ds, role))
         distribute.detach_for_keras(self.model, role)
         dropped = resuming and runfiles.recover_run_files(self.spec.name, self.paths)
         if resuming and role.count > 1:
@@ -366,6 +375,23 @@ def write_record(spec, model, budget, history, config, info, calibration, sessio
     return record
 
 
+def parse_options(parser, items, names):
+    """--option NAME=VALUE items -> {NAME: VALUE}, checked for each model of `names` (a refusal is a
+    usage error naming the item)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--option {item!r} is not NAME=VALUE (e.g. neutral_weight=4)")
+        options[key.strip()] = value.strip()
+    for name in names:
+        try:
+            models.check_options(name, options)
+        except ValueError as e:
+            parser.error(str(e))
+    return options
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train a registered model on CIFAR-10 or a folder of photos.")
     p.add_argument("model", nargs="+", help=f"one or more of: {', '.join(models.MODELS)}")
@@ -393,6 +419,9 @@ def main(argv=None):
     p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
                    help="default: this host's one device (all GPUs when several); mirrored: this host's devices; "
                         "multi-worker: the TF_CONFIG cluster, started once per worker (README)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a training option of the model (repeatable), e.g. colorizer_6's neutral_weight=3 or "
+                        "colourfulness_weight=0.2")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.add_argument("--extend", dest="resume", action="store_const", const="extend",
@@ -403,6 +432,7 @@ def main(argv=None):
         if name not in models.MODELS:
             p.error(f"Unknown model '{name}'; choose one of: {', '.join(models.MODELS)}")
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    options = parse_options(p, args.option, args.model)
     if args.strategy == "multi-worker":
         try:
             distribute.read_tf_config()
@@ -414,7 +444,7 @@ def main(argv=None):
                   data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
                   models_dir=args.models_dir, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
                   learning_rate=args.learning_rate, precision=args.precision, jit_compile=args.jit_compile,
-                  verbose=verbose, lr_schedule=args.lr_schedule, strategy=args.strategy)
+                  verbose=verbose, lr_schedule=args.lr_schedule, strategy=args.strategy, model_options=options)
         except RunExists as e:
             p.exit(1, f"{p.prog}: {e}\n")
 
