@@ -166,14 +166,9 @@ def _plan(files, outdir, args):
 
 
 def _colorize_all(p, args, jobs, done, failed, skipped):
-    """Check the colorizer's options and load it, then for each job open the photo, colorize it and
-    write its outputs: one pass down through the modules per photo. Each input ends in `done`,
+    """Load the colorizer (main checked its options), then for each job open the photo, colorize it
+    and write its outputs: one pass down through the modules per photo. Each input ends in `done`,
     `failed` or `skipped`."""
-    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
-        try:
-            check(value)
-        except ValueError as e:
-            p.error(f"--{e}")
     try:
         colorizer = Colorizer.load(args.model, args.models_dir)
         if args.hints:  # refused before any photo
@@ -246,9 +241,18 @@ def main(argv=None):
         args.hints = parse_hints(args.hint, args.hints)
     except ValueError as e:
         p.error(str(e))
+    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
+        try:  # before walking the inputs: a typo is refused at once, not after a large folder is planned
+            check(value)
+        except ValueError as e:
+            p.error(f"--{e}")
     outdir = pathlib.Path(args.outdir)
-    files, missing = _expand(args.inputs, outdir)
-    jobs, failed, skipped = _plan(files, outdir, args)
+    try:
+        files, missing = _expand(args.inputs, outdir)
+        jobs, failed, skipped = _plan(files, outdir, args)
+    except KeyboardInterrupt:  # walking a large folder: nothing was written yet
+        print("\ninterrupted while listing the inputs: nothing colorized", file=sys.stderr)
+        return 130
     failed = [f"{m}: no such file or folder" for m in missing] + failed
     done, t0 = [], time.perf_counter()
     try:

@@ -142,14 +142,16 @@ def input_shape_for(name, image_size):
     return (int(image_size), int(image_size), s.contract.input_channels)
 
 
-def builder_kwargs(name, train_images=None, required=None):
+def builder_kwargs(name, train_images=None, required=None, options=None):
     """Every argument the builder of `name` takes beyond its input shape, as training passes them:
-    the trained models it sits on (`required`, see store.required_models) and the arguments derived
-    from training images (colorizer_4/6's ab bin centres and their prior)."""
+    the trained models it sits on (`required`, see store.required_models), the arguments derived
+    from training images (colorizer_4/6's ab bin centres and their prior) and its training
+    `options` (checked by check_options)."""
     s = MODELS[name]
     kwargs = dict(required or {})
     if s.data_kwargs and train_images is not None:
         kwargs.update(s.data_kwargs(train_images))
+    kwargs.update(check_options(name, options or {}))
     return kwargs
 
 

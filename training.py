@@ -162,7 +162,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
           data=datasets.DEFAULT, image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
           resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
           precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"],
-          model_options=None):
+          model_options=None, calibrate=True):
     """Train `model_name` on `data` ('cifar10', a folder of photos such as the landscapes, or a
     data.Dataset) at `image_size` (default: the dataset's, 32 for CIFAR-10, 64 for folders) and
     write `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
@@ -180,8 +180,11 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     over `epochs`); "constant" keeps it. `strategy`: a tf.distribute.Strategy, or a name of
     distribute.STRATEGIES ("multi-worker": one process per worker, configured by TF_CONFIG; each
     trains on its shard, the chief saves). `model_options`: the model's training options
-    (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `verbose="lines"` prints
-    one line per epoch. Returns the record written to the JSON file.
+    (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False` skips
+    choosing the decoding settings on the validation photos after training (colorizer_6: about 12
+    minutes on the landscapes): the model keeps its builder's settings and the record has no
+    "calibration"; for benchmarks and quick tries. `verbose="lines"` prints one line per epoch.
+    Returns the record written to the JSON file.
     """
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
@@ -199,7 +202,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
                   learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
                   precision=precision, lr_schedule=lr_schedule,
                   **({"model_options": model_options} if model_options else {}))  # records before options: equal
-    run = Run(spec, dataset, config, models_dir, strategy, verbose, role)
+    run = Run(spec, dataset, config, models_dir, strategy, verbose, role, calibrate)
     run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
     with runfiles.RunLock(run.paths["lock"]):
         try:
@@ -225,8 +228,10 @@ class Run:
     train() was asked for) and its files (`paths`, store.run_paths). `execute` takes the steps in
     order: prepare -> fit -> check -> keep best -> calibrate -> save."""
 
-    def __init__(self, spec, dataset, config, models_dir, strategy, verbose="auto", role=distribute.Role()):
+    def __init__(self, spec, dataset, config, models_dir, strategy, verbose="auto", role=distribute.Role(),
+                 calibrate=True):
         self.spec, self.dataset, self.config, self.verbose = spec, dataset, config, verbose
+        self.wants_calibration = bool(calibrate)  # not in config: it changes no trained weight
         self.models_dir, self.strategy, self.role = models_dir, strategy, role
         # the chief's files where a one-machine run has them; another worker's in a folder of its own
         self.paths = store.run_paths(spec.name, distribute.worker_dir(models_dir, role), dataset.name)
@@ -258,9 +263,9 @@ class Run:
                                                self.strategy.num_replicas_in_sync > role.count,
                                                **({"shard": role.shard} if role.shard else {}))
         self.sets.info["workers"] = role.count
-        self.kwargs = {**models.builder_kwargs(self.spec.name, self.sets.fit_images,
-                                               store.required_models(self.spec.name, self.models_dir, self.dataset.name)),
-                       **c.get("model_options", {})}
+        self.kwargs = models.builder_kwargs(self.spec.name, self.sets.fit_images,
+                                            store.required_models(self.spec.name, self.models_dir, self.dataset.name),
+                                            c.get("model_options"))
         self.model = build(c, self.input_shape, self.kwargs, self.strategy)
         for part in ("train", "val"):
             ds = getattr(self.sets, part)
@@ -299,7 +304,7 @@ class Run:
     def calibrate(self):
         """Decoding settings chosen on the validation images, for a model whose spec names a calibration."""
         self.calibration = calibration.calibrate(self.spec, self.clean, self.sets.calib_images()) \
-            if self.spec.calibrate and self.role.is_chief else None  # the chief's model is the one published
+            if self.spec.calibrate and self.wants_calibration and self.role.is_chief else None  # the chief's model is the one published
 
     def save(self, session_seconds):
         """The model and its record; the work folder is kept, marked finished (its backup, best
@@ -383,6 +388,9 @@ def parse_options(parser, items, names):
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--option {item!r} is not NAME=VALUE (e.g. neutral_weight=4)")
+        if key.strip() in options:  # which one was meant? Refuse rather than keep the last silently
+            parser.error(f"--option {key.strip()!r} given twice ({options[key.strip()]!r} and {value.strip()!r}); "
+                         f"give each option once")
         options[key.strip()] = value.strip()
     for name in names:
         try:
@@ -422,6 +430,9 @@ def main(argv=None):
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a training option of the model (repeatable), e.g. colorizer_6's neutral_weight=3 or "
                         "colourfulness_weight=0.2")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="skip choosing the decoding settings on the validation photos after training "
+                        "(colorizer_6; for benchmarks and quick tries)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.add_argument("--extend", dest="resume", action="store_const", const="extend",
@@ -444,7 +455,8 @@ def main(argv=None):
                   data=args.data, image_size=args.image_size, data_dir=args.data_dir, subset=args.subset,
                   models_dir=args.models_dir, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
                   learning_rate=args.learning_rate, precision=args.precision, jit_compile=args.jit_compile,
-                  verbose=verbose, lr_schedule=args.lr_schedule, strategy=args.strategy, model_options=options)
+                  verbose=verbose, lr_schedule=args.lr_schedule, strategy=args.strategy, model_options=options,
+                  calibrate=args.calibrate)
         except RunExists as e:
             p.exit(1, f"{p.prog}: {e}\n")
 

@@ -103,6 +103,11 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
     with pytest.raises(SystemExit):
         training.main(["colorizer_6", "--option", "neutral_weight", "--models-dir", str(tmp_path)])
     assert "--option 'neutral_weight' is not NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        training.main(["colorizer_6", "--option", "neutral_weight=2", "--option", "neutral_weight=4",
+                       "--models-dir", str(tmp_path)])
+    assert "--option 'neutral_weight' given twice ('2' and '4')" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
     # values as numbers; a default is no option at all (the same run as one given nothing)
     assert models.check_options("colorizer_6", {"neutral_weight": "3", "colourfulness_weight": 0}) == \
         {"neutral_weight": 3.0}

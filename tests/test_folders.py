@@ -181,6 +181,18 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
+def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path):
+    training.main(["colorizer_6", "--data", str(photo_folder[0]), "--image-size", "32", "--epochs", "1",
+                   "--batch-size", "16", "--models-dir", str(tmp_path), "--verbose", "0", "--no-calibrate"])
+    rec = json.loads((tmp_path / "myscenes" / "colorizer_6.json").read_text())
+    assert "calibration" not in rec and rec["epochs_run"] == 1
+    assert "calibrate" not in rec["config"]  # it changes no weight: not part of what makes a run
+    layer = store.load(tmp_path / "myscenes" / "colorizer_6.keras").get_layer("ab_mix")
+    built = models.get_model("colorizer_6", input_shape=(32, 32, 1)).get_layer("ab_mix")
+    keys = ("mix", "temperature", "gain", "chroma_min")
+    assert [getattr(layer, k) for k in keys] == [getattr(built, k) for k in keys]
+
+
 def test_decode_mix_acts_where_the_classifier_is_sure():
     centers = np.zeros((20, 2), np.float32)
     centers[0] = (60.0, 0.0)

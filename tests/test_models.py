@@ -375,6 +375,10 @@ def test_get_model_with_training_images_builds_what_training_builds():
     centers, _ = contracts.ab_bin_stats(colour.rgb_to_lab(imgs)[..., 1:])
     np.testing.assert_array_equal(colorizer.codec(model).centers, centers)
     assert models.builder_kwargs("colorizer_3", imgs) == {}  # nothing data-derived
+    kw = models.builder_kwargs("colorizer_6", imgs, options={"neutral_weight": "4", "colourfulness_weight": 0})
+    assert kw["neutral_weight"] == 4.0 and "colourfulness_weight" not in kw and "centers" in kw  # checked, merged
+    with pytest.raises(ValueError, match=r"neutral_weight=20.*from 0.1 to 10"):
+        models.builder_kwargs("colorizer_6", imgs, options={"neutral_weight": 20})
     with pytest.raises(ValueError, match="Unknown model 'colorizer_9'"):
         models.builder_kwargs("colorizer_9")
 

@@ -592,3 +592,25 @@ def test_full_disk_and_interrupt_in_a_batch_say_what_happened(tmp_path, models_d
     assert _cli([src, "-o", tmp_path / "o2"], models_dir) == 130
     err = capsys.readouterr().err
     assert "interrupted: 1 colorized, 0 skipped, 0 failed, 2 left" in err and "Traceback" not in err
+
+
+def test_cli_checks_options_before_listing_inputs_and_ctrl_c_while_listing_is_clean(tmp_path, models_dir, capsys,
+                                                                                     monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    _png(src / "a.png")
+    listed = []
+    real = colorize._expand
+    monkeypatch.setattr(colorize, "_expand", lambda *a: listed.append(1) or real(*a))
+    with pytest.raises(SystemExit) as e:
+        _cli([src, "-o", tmp_path / "o", "--saturation", "9"], models_dir)
+    assert e.value.code == 2 and "--saturation must be a number from 0 to 5" in capsys.readouterr().err
+    assert not listed  # refused before the inputs were walked
+
+    def interrupted(*a):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(colorize, "_expand", interrupted)
+    assert _cli([src, "-o", tmp_path / "o"], models_dir) == 130
+    err = capsys.readouterr().err
+    assert "interrupted while listing the inputs: nothing colorized" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
