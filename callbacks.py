@@ -43,7 +43,7 @@ class TimeBudget(keras.callbacks.Callback):
         _write_json(self.state_path, self.state)
 
 
-def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="constant", agree=bool):
+def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="constant", agree=bool, largest=float):
     # without a best checkpoint on disk, the next epoch must write one whatever its loss
     best_so_far = min(history.get("val_loss", [math.inf])) if paths["best"].exists() else math.inf
     budget = TimeBudget(max_minutes, paths["state"], agree)
@@ -53,7 +53,7 @@ def make_callbacks(paths, max_minutes, history, epochs, verbose, lr_schedule="co
     if lr_schedule == "plateau":
         schedule = [ResumablePlateau(history, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5, verbose=0)]
     elif lr_schedule == "cosine":
-        schedule = [CosineOverBudget(budget, epochs)]
+        schedule = [CosineOverBudget(budget, epochs, largest)]
     callbacks = schedule + [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths["csv"]), append=True),
@@ -87,23 +87,29 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
 class CosineOverBudget(keras.callbacks.Callback):
     """Cosine decay of the learning rate from its first value to `MIN_LR` over the run: over the
     time budget's minutes or over `epochs`, whichever runs out first (at each epoch's start, the
-    larger of the two fractions spent); with several workers each follows its own clock. Why: a plateau schedule fed by a noisy val_loss (random hints, small
-    validation splits) can reach its floor within a third of a budget and learn little after.
-    The first rate is kept in the budget's state, so a resumed run continues the same curve."""
+    larger of the two fractions spent). `largest` turns this worker's fraction into the largest of
+    all workers' (distribute.largest): several workers apply the same all-reduced gradients, so they
+    must also share one rate, or their weights drift apart. Why cosine: a plateau schedule fed by a
+    noisy val_loss (random hints, small validation splits) can reach its floor within a third of a
+    budget and learn little after. The first rate is kept in the budget's state, so a resumed run
+    continues the same curve."""
 
     MIN_LR = 1e-5
 
-    def __init__(self, budget, epochs):
+    def __init__(self, budget, epochs, largest=float):
         super().__init__()
-        self.budget, self.epochs = budget, epochs
+        self.budget, self.epochs, self.largest = budget, epochs, largest
 
     def on_train_begin(self, logs=None):
-        self.base = self.budget.state.setdefault("base_lr", float(self.model.optimizer.learning_rate))
+        # convert_to_numpy, not float(): under several workers the rate is a MirroredVariable
+        self.base = self.budget.state.setdefault(
+            "base_lr", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     def on_epoch_begin(self, epoch, logs=None):
         done = epoch / max(self.epochs, 1)  # whichever ends the run first: the epochs or the minutes
         if self.budget.max_seconds:
             done = max(done, self.budget.state["seconds"] / self.budget.max_seconds)
+        done = self.largest(done)
         self.model.optimizer.learning_rate = self.MIN_LR + 0.5 * (self.base - self.MIN_LR) * (1 + math.cos(math.pi * min(done, 1.0)))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -144,6 +144,14 @@ def agree(strategy, role, flag):
     return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0)
 
 
+def largest(strategy, role, value):
+    """The largest of every worker's `value` (a number from 0 to 1, to 1e-6): the cosine schedule's
+    share of the budget spent, so that all workers follow one learning-rate clock."""
+    if role.count == 1:
+        return float(value)
+    return float(gather(strategy, [round(float(value) * 1e6)]).max()) / 1e6
+
+
 def detach_for_keras(model, role):
     """Several workers: let the model find its strategy from the scope it is fitted in (Run.fit)
     rather than remember it. Keras 3.15's fit/evaluate otherwise first reduce one batch across

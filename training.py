@@ -279,7 +279,8 @@ class Run:
                                                                     runfiles.backed_up_epochs(self.paths)))
         self.callbacks, self.budget = make_callbacks(self.paths, c["max_minutes"], read_history(self.paths["csv"]),
                                                      c["epochs"], self.verbose, c.get("lr_schedule", "constant"),
-                                                     lambda flag: distribute.agree(self.strategy, role, flag))
+                                                     lambda flag: distribute.agree(self.strategy, role, flag),
+                                                     lambda share: distribute.largest(self.strategy, role, share))
         if dropped:  # the saved model will be the best of the epochs still to come
             self.budget.state["best_from_epoch"] = self.budget.state["epochs_done"]
 

@@ -49,7 +49,8 @@ def _start_pair(folder, models_dir, epochs, cache):
                "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, str(ROOT / "training.py"), "colorizer_3", "--data", str(folder), "--image-size", "16",
                "--epochs", str(epochs), "--batch-size", "8", "--strategy", "multi-worker", "--models-dir",
-               str(models_dir), "--verbose", "lines", "--precision", "float32"]
+               str(models_dir), "--verbose", "lines", "--precision", "float32",
+               "--lr-schedule", "cosine", "--max-minutes", "30"]  # the workers share one cosine clock
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     return procs
 

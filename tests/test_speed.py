@@ -164,5 +164,15 @@ def test_cosine_schedule_decays_over_the_budget_and_resumes_on_its_curve(tmp_pat
     by_epochs.on_train_begin()
     by_epochs.on_epoch_begin(5)
     assert float(model.optimizer.learning_rate) == pytest.approx(low + (1e-3 - low) / 2)
+    # several workers: each takes the largest share spent of any worker (one rate for all)
+    import distribute
+    ahead = lambda share: max(share, 0.5)  # noqa: E731 - another worker is halfway already
+    shared, model = callbacks.CosineOverBudget(callbacks.TimeBudget(None, tmp_path / "s4.json"), 10, ahead), \
+        _adam_model(1e-3)
+    shared.set_model(model)
+    shared.on_train_begin()
+    shared.on_epoch_begin(1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(low + (1e-3 - low) / 2)
+    assert distribute.largest(None, distribute.Role(), 0.25) == 0.25  # one worker: its own share
     with pytest.raises(ValueError, match="Unknown lr_schedule 'cosin'; choose one of: constant, plateau, cosine"):
         training.check_lr_schedule("cosin")
