@@ -186,8 +186,10 @@ class RebalancedBinLoss(keras.losses.Loss):
         (benchmarks/profile_step.py); the lookup is one pass over Q (README, Performance)."""
         ops = keras.ops
         soft_table, weight_table = self.tables()
-        cells = ops.cast(ops.round((ops.clip(ops.cast(y_true, "float32") * AB_SCALE, -AB_TABLE_LIMIT, AB_TABLE_LIMIT)
-                                    + AB_TABLE_LIMIT) / AB_TABLE_STEP), "int32")          # (B,H,W,2)
+        ab = ops.cast(y_true, "float32") * AB_SCALE
+        ab = ops.where(ops.isnan(ab), 0.0, ab)  # a NaN target has no cell: its L1 term makes the loss NaN instead
+        cells = ops.cast(ops.round((ops.clip(ab, -AB_TABLE_LIMIT, AB_TABLE_LIMIT) + AB_TABLE_LIMIT) / AB_TABLE_STEP),
+                         "int32")                                                          # (B,H,W,2)
         cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]
         return ops.take(soft_table, cell, axis=0), ops.take(weight_table, cell, axis=0)
 

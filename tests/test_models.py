@@ -195,6 +195,14 @@ def test_soft_targets_from_the_table_match_the_exact_encoding():
     assert clear.mean() > 0.5 and np.array_equal(w[clear], exact_w[clear])
     edge = loss.table_targets(np.full((1, 1, 1, 2), 1.0, np.float32))[0]  # beyond the grid: its edge
     assert np.allclose(np.asarray(loss.table_targets(np.full((1, 1, 1, 2), 5.0, np.float32))[0]), np.asarray(edge))
+    # a NaN target (a corrupt photo) makes the training loss NaN, for TerminateOnNaN, rather than
+    # an index outside the table
+    mix = heads.MixLoss(centers, weights)
+    y_true = np.zeros((1, 4, 4, 2), np.float32)
+    y_true[0, 1, 1] = np.nan
+    y_pred = np.zeros((1, 2, 2, 8 + len(centers)), np.float32)  # ABMix's training layout
+    assert np.isnan(float(mix(y_true, y_pred)))
+    assert np.isfinite(float(mix(np.zeros_like(y_true), y_pred)))
 
 
 # ----------------------------------------------------------------------------- learning
