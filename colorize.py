@@ -241,11 +241,12 @@ def main(argv=None):
         args.hints = parse_hints(args.hint, args.hints)
     except ValueError as e:
         p.error(str(e))
-    for check, value in ((check_working_size, args.working_size), (check_saturation, args.saturation)):
+    for check, value, flag in ((check_working_size, args.working_size, "--working-size"),
+                               (check_saturation, args.saturation, "--saturation")):
         try:  # before walking the inputs: a typo is refused at once, not after a large folder is planned
             check(value)
         except ValueError as e:
-            p.error(f"--{e}")
+            p.error(f"{flag}: {e}")
     outdir = pathlib.Path(args.outdir)
     try:
         files, missing = _expand(args.inputs, outdir)

@@ -187,11 +187,12 @@ class RebalancedBinLoss(keras.losses.Loss):
         ops = keras.ops
         soft_table, weight_table = self.tables()
         ab = ops.cast(y_true, "float32") * AB_SCALE
-        ab = ops.where(ops.isnan(ab), 0.0, ab)  # a NaN target has no cell: its L1 term makes the loss NaN instead
+        bad = ops.any(ops.isnan(ab), axis=-1)  # a NaN target (a corrupt photo) has no cell of the grid:
+        ab = ops.where(ops.isnan(ab), 0.0, ab)  # look up any, and make its weight NaN so that the loss
         cells = ops.cast(ops.round((ops.clip(ab, -AB_TABLE_LIMIT, AB_TABLE_LIMIT) + AB_TABLE_LIMIT) / AB_TABLE_STEP),
                          "int32")                                                          # (B,H,W,2)
-        cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]
-        return ops.take(soft_table, cell, axis=0), ops.take(weight_table, cell, axis=0)
+        cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]                              # is NaN (TerminateOnNaN)
+        return ops.take(soft_table, cell, axis=0), ops.where(bad, float("nan"), ops.take(weight_table, cell, axis=0))
 
     def tables(self):
         """soft_encoding_table of this loss's bins, built once (at the first call, not when a model

@@ -212,6 +212,10 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
             raise
         distribute.agree_on_run(strategy, role, "done" if done is not None else "resume" if resuming else "fresh")
         if done is not None:
+            if calibrate and spec.calibrate and "calibration" not in done:
+                print(f"note: {run.paths['final']} was trained without calibration (--no-calibrate): its decoding "
+                      f"keeps the builder's settings; choose them on the validation photos with "
+                      f"python benchmarks/calibrate.py {run.paths['final']}")
             return done
         try:
             return run.execute(resuming)
@@ -288,7 +292,7 @@ class Run:
         """Fit, resuming from the backup (see fit), in the strategy's scope (distribute.detach_for_keras)."""
         with self.strategy.scope():
             return fit(self.model, self.sets, self.callbacks, self.budget, self.paths, self.config, resuming,
-                       self.verbose)
+                       self.verbose, lambda flag: distribute.agree(self.strategy, self.role, flag))
 
     def check(self):
         """Refuse a run that diverged or learned nothing (its work files are removed)."""
@@ -338,9 +342,10 @@ def build(config, input_shape, kwargs, strategy):
     return model
 
 
-def fit(model, sets, callbacks, budget, paths, config, resuming, verbose):
+def fit(model, sets, callbacks, budget, paths, config, resuming, verbose, agree=bool):
     """Fit, resuming from the backup; first score the untrained model (training must beat it).
-    Returns False when fit() had already ended before a kill (nothing is trained again)."""
+    Returns False when fit() had already ended, or its time budget had run out, before a kill
+    (nothing is trained again; with several workers, when it had on any: `agree`)."""
     name = config["model_name"]
     if resuming and budget.state["epochs_done"]:
         print(f"Resuming {name} from epoch {budget.state['epochs_done']} "
@@ -348,7 +353,8 @@ def fit(model, sets, callbacks, budget, paths, config, resuming, verbose):
     if "initial_val_loss" not in budget.state:
         budget.state["initial_val_loss"] = _val_loss(model, sets.val)
         _write_json(paths["state"], budget.state)
-    if budget.state.get("fit_done"):  # killed after fit() ended, before the save: nothing left to train
+    # killed after fit() ended (or after the epoch that spent the budget), before the save: nothing left to train
+    if agree(bool(budget.state.get("fit_done") or budget.stopped)):
         print(f"{name}: training had finished ({budget.state['epochs_done']} epochs); saving it.")
         return False
     # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
@@ -389,7 +395,7 @@ def parse_options(parser, items, names):
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--option {item!r} is not NAME=VALUE (e.g. neutral_weight=4)")
-        if key.strip() in options:  # which one was meant? Refuse rather than keep the last silently
+        if options.get(key.strip(), value.strip()) != value.strip():  # which was meant? Refuse, not keep the last
             parser.error(f"--option {key.strip()!r} given twice ({options[key.strip()]!r} and {value.strip()!r}); "
                          f"give each option once")
         options[key.strip()] = value.strip()

@@ -45,9 +45,13 @@ def epoch_seconds(tree, name, size, extra=()):
                 "--models-dir", models_dir, "--verbose", "0", *extra]
         if "--no-calibrate" in (pathlib.Path(tree) / "training.py").read_text():
             cmd = [sys.executable, "training.py", *argv, "--no-calibrate"]
-        else:  # code from before the flag: its registry entry carries the calibration function
-            cmd = [sys.executable, "-c", "import models, training; models.spec(%r).calibrate = None; "
-                   "training.main(%r)" % (name, argv)]
+        else:  # code from before the flag: its registry entry (a builder function, later a frozen
+            # dataclass) carries the calibration
+            cmd = [sys.executable, "-c", "import dataclasses, models, training\n"
+                   "s = models.MODELS[%r]\n"
+                   "if dataclasses.is_dataclass(s): models.MODELS[%r] = dataclasses.replace(s, calibrate=None)\n"
+                   "else: s.calibrate = None\n"
+                   "training.main(%r)" % (name, name, argv)]
         out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         r = store.read_json(store.path(name, models_dir, "landscapes", ".json"))
         if r is None:

@@ -186,7 +186,7 @@ def test_cli_rejects_bad_saturation(tmp_path, models_dir, capsys):
             colorize.main(["x.png", "--models-dir", str(models_dir), "--saturation", bad])
         assert e.value.code == 2
         err = capsys.readouterr().err
-        assert "--saturation must be a number from 0 to 5" in err and bad in err.lower()
+        assert "--saturation: saturation must be a number from 0 to 5" in err and bad in err.lower()
 
 
 def test_run_files_and_required_models_come_from_the_store(tmp_path):

@@ -107,6 +107,9 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
         training.main(["colorizer_6", "--option", "neutral_weight=2", "--option", "neutral_weight=4",
                        "--models-dir", str(tmp_path)])
     assert "--option 'neutral_weight' given twice ('2' and '4')" in capsys.readouterr().err
+    parser = training.argparse.ArgumentParser()
+    assert training.parse_options(parser, ["neutral_weight=4", "neutral_weight=4"], ["colorizer_6"]) == \
+        {"neutral_weight": "4"}  # the same value twice is no conflict
     assert not list(tmp_path.iterdir())
     # values as numbers; a default is no option at all (the same run as one given nothing)
     assert models.check_options("colorizer_6", {"neutral_weight": "3", "colourfulness_weight": 0}) == \

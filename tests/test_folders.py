@@ -181,7 +181,7 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
-def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path):
+def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path, capsys):
     training.main(["colorizer_6", "--data", str(photo_folder[0]), "--image-size", "32", "--epochs", "1",
                    "--batch-size", "16", "--models-dir", str(tmp_path), "--verbose", "0", "--no-calibrate"])
     rec = json.loads((tmp_path / "myscenes" / "colorizer_6.json").read_text())
@@ -191,6 +191,10 @@ def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path):
     built = models.get_model("colorizer_6", input_shape=(32, 32, 1)).get_layer("ab_mix")
     keys = ("mix", "temperature", "gain", "chroma_min")
     assert [getattr(layer, k) for k in keys] == [getattr(built, k) for k in keys]
+    # asked again with calibration: nothing is retrained, and the note says how to calibrate it
+    again = training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
+                           models_dir=tmp_path, verbose=0)
+    assert again == rec and "was trained without calibration" in capsys.readouterr().out
 
 
 def test_decode_mix_acts_where_the_classifier_is_sure():

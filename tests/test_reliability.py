@@ -54,7 +54,8 @@ def test_strip_colorizes_and_working_size_is_bounded(tmp_path, models_dir, capsy
         assert img.size == (10000, 1)
     with pytest.raises(SystemExit):
         _cli([tmp_path / "strip.png", "-o", tmp_path / "o2", "--working-size", "100000"], models_dir)
-    assert "100000" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--working-size: working size must be a whole number of pixels" in err and "100000" in err
 
 # ----------------------------------------------------------------------------- writing outputs
 
@@ -254,6 +255,26 @@ def test_killed_after_fit_before_save_does_not_retrain(cifar_dir, tmp_path, monk
     assert rec["epochs_run"] == 2 and len(rec["history"]["loss"]) == 2
     lines = (tmp_path / "autoencoder_3.log.csv").read_text().strip().splitlines()
     assert len(lines) == 3  # header + 2 epochs, no duplicated rows
+
+
+def test_killed_after_the_budget_ran_out_before_fit_ended_does_not_train_past_it(cifar_dir, tmp_path, monkeypatch,
+                                                                                   capsys):
+    real = training.save_model
+    monkeypatch.setattr(training, "save_model", lambda *a, **k: (_ for _ in ()).throw(_Killed()))
+    with pytest.raises(_Killed):
+        training.train("autoencoder_3", epochs=5, max_minutes=1e-4, subset=100, data_dir=cifar_dir,
+                       models_dir=tmp_path, verbose=0)
+    monkeypatch.setattr(training, "save_model", real)
+    (tmp_path / "autoencoder_3.lock").unlink(missing_ok=True)
+    state_path = tmp_path / "autoencoder_3.run" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert state["stopped_by_budget"] and state["epochs_done"] == 1
+    del state["fit_done"]  # killed between the budget's last state and the end of fit()
+    state_path.write_text(json.dumps(state))
+    rec = training.train("autoencoder_3", epochs=5, max_minutes=1e-4, subset=100, data_dir=cifar_dir,
+                         models_dir=tmp_path, verbose=0)
+    assert "training had finished" in capsys.readouterr().out
+    assert rec["epochs_run"] == 1 and rec["stopped_by"] == "time budget"
 
 
 def test_a_model_that_learned_nothing_is_not_saved(cifar_dir, tmp_path):
@@ -604,7 +625,7 @@ def test_cli_checks_options_before_listing_inputs_and_ctrl_c_while_listing_is_cl
     monkeypatch.setattr(colorize, "_expand", lambda *a: listed.append(1) or real(*a))
     with pytest.raises(SystemExit) as e:
         _cli([src, "-o", tmp_path / "o", "--saturation", "9"], models_dir)
-    assert e.value.code == 2 and "--saturation must be a number from 0 to 5" in capsys.readouterr().err
+    assert e.value.code == 2 and "--saturation: saturation must be a number from 0 to 5" in capsys.readouterr().err
     assert not listed  # refused before the inputs were walked
 
     def interrupted(*a):

@@ -174,5 +174,16 @@ def test_cosine_schedule_decays_over_the_budget_and_resumes_on_its_curve(tmp_pat
     shared.on_epoch_begin(1)
     assert float(model.optimizer.learning_rate) == pytest.approx(low + (1e-3 - low) / 2)
     assert distribute.largest(None, distribute.Role(), 0.25) == 0.25  # one worker: its own share
+    sent = []
+
+    def gather(strategy, values):  # what two workers' shares gather into: this one's and the other's
+        sent.append(values)
+        return np.array([values, [700000]])
+    real, distribute.gather = distribute.gather, gather
+    try:
+        assert distribute.largest(None, distribute.Role(0, 2, True), 0.25) == pytest.approx(0.7)
+    finally:
+        distribute.gather = real
+    assert sent == [[250000]]  # in millionths: gather carries whole numbers
     with pytest.raises(ValueError, match="Unknown lr_schedule 'cosin'; choose one of: constant, plateau, cosine"):
         training.check_lr_schedule("cosin")
