@@ -166,9 +166,16 @@ def _plan(files, outdir, args):
 
 
 def _colorize_all(p, args, jobs, done, failed, skipped):
-    """Load the colorizer (main checked its options), then for each job open the photo, colorize it
-    and write its outputs: one pass down through the modules per photo. Each input ends in `done`,
-    `failed` or `skipped`."""
+    """Check the colorizer's options and load it, then for each job open the photo, colorize it and
+    write its outputs: one pass down through the modules per photo (checked here, not before the
+    inputs are listed, so that the photo's path crosses into colorizer.py once). Each input ends in
+    `done`, `failed` or `skipped`."""
+    for check, value, flag in ((check_working_size, args.working_size, "--working-size"),
+                               (check_saturation, args.saturation, "--saturation")):
+        try:
+            check(value)
+        except ValueError as e:
+            p.error(f"{flag}: {e}")
     try:
         colorizer = Colorizer.load(args.model, args.models_dir)
         if args.hints:  # refused before any photo
@@ -241,12 +248,6 @@ def main(argv=None):
         args.hints = parse_hints(args.hint, args.hints)
     except ValueError as e:
         p.error(str(e))
-    for check, value, flag in ((check_working_size, args.working_size, "--working-size"),
-                               (check_saturation, args.saturation, "--saturation")):
-        try:  # before walking the inputs: a typo is refused at once, not after a large folder is planned
-            check(value)
-        except ValueError as e:
-            p.error(f"{flag}: {e}")
     outdir = pathlib.Path(args.outdir)
     try:
         files, missing = _expand(args.inputs, outdir)

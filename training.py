@@ -181,11 +181,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     distribute.STRATEGIES ("multi-worker": one process per worker, configured by TF_CONFIG; each
     trains on its shard, the chief saves). `model_options`: the model's training options
     (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False` skips
-    choosing the decoding settings on the validation photos after training (colorizer_6: about 12
-    minutes on the landscapes): the model keeps its builder's settings and the record has no
-    "calibration"; for benchmarks and quick tries. `verbose="lines"` prints one line per epoch.
-    Returns the record written to the JSON file.
-    """
+    choosing colorizer_6's decoding on the validation photos after training (12 minutes on the
+    landscapes), for quick tries. `verbose="lines"` prints one line per epoch. Returns the record."""
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
     check_lr_schedule(lr_schedule)
@@ -212,11 +209,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
             raise
         distribute.agree_on_run(strategy, role, "done" if done is not None else "resume" if resuming else "fresh")
         if done is not None:
-            if calibrate and spec.calibrate and "calibration" not in done:
-                print(f"note: {run.paths['final']} was trained without calibration (--no-calibrate): its decoding "
-                      f"keeps the builder's settings; choose them on the validation photos with "
-                      f"python benchmarks/calibrate.py {run.paths['final']}")
-            return done
+            return run.trained_before(done)
         try:
             return run.execute(resuming)
         except OSError as e:
@@ -250,6 +243,14 @@ class Run:
         self.keep_best(fitted_here)
         self.calibrate()
         return self.save(time.perf_counter() - t0)
+
+    def trained_before(self, record):
+        """The record of a run trained already (nothing to do); one trained without calibration says so."""
+        if self.wants_calibration and self.spec.calibrate and "calibration" not in record:
+            print(f"note: {self.paths['final']} was trained without calibration (--no-calibrate): its decoding "
+                  f"keeps the builder's settings; choose them on the validation photos with "
+                  f"python benchmarks/calibrate.py {self.paths['final']}")
+        return record
 
     def prepare(self, resuming):
         """Data pipelines, the model (its data-derived arguments from the training images), the
