@@ -187,12 +187,15 @@ class RebalancedBinLoss(keras.losses.Loss):
         ops = keras.ops
         soft_table, weight_table = self.tables()
         ab = ops.cast(y_true, "float32") * AB_SCALE
-        bad = ops.any(ops.isnan(ab), axis=-1)  # a NaN target (a corrupt photo) has no cell of the grid:
-        ab = ops.where(ops.isnan(ab), 0.0, ab)  # look up any, and make its weight NaN so that the loss
+        # A NaN target (a corrupt photo) has no cell of the grid: look up cell 0's, and give the pixel
+        # a NaN weight, so that the loss is NaN (TerminateOnNaN) rather than an index outside the table.
+        nan = ops.isnan(ab)
+        ab = ops.where(nan, 0.0, ab)
         cells = ops.cast(ops.round((ops.clip(ab, -AB_TABLE_LIMIT, AB_TABLE_LIMIT) + AB_TABLE_LIMIT) / AB_TABLE_STEP),
                          "int32")                                                          # (B,H,W,2)
-        cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]                              # is NaN (TerminateOnNaN)
-        return ops.take(soft_table, cell, axis=0), ops.where(bad, float("nan"), ops.take(weight_table, cell, axis=0))
+        cell = cells[..., 0] * AB_TABLE_CELLS + cells[..., 1]
+        weight = ops.where(ops.any(nan, axis=-1), float("nan"), ops.take(weight_table, cell, axis=0))
+        return ops.take(soft_table, cell, axis=0), weight
 
     def tables(self):
         """soft_encoding_table of this loss's bins, built once (at the first call, not when a model

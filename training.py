@@ -244,6 +244,10 @@ class Run:
         self.calibrate()
         return self.save(time.perf_counter() - t0)
 
+    def agree(self, flag):
+        """True on every worker when `flag` is True on any (distribute.agree): one decision for all."""
+        return distribute.agree(self.strategy, self.role, flag)
+
     def trained_before(self, record):
         """The record of a run trained already (nothing to do); one trained without calibration says so."""
         if self.wants_calibration and self.spec.calibrate and "calibration" not in record:
@@ -284,7 +288,7 @@ class Run:
                                                                     runfiles.backed_up_epochs(self.paths)))
         self.callbacks, self.budget = make_callbacks(self.paths, c["max_minutes"], read_history(self.paths["csv"]),
                                                      c["epochs"], self.verbose, c.get("lr_schedule", "constant"),
-                                                     lambda flag: distribute.agree(self.strategy, role, flag),
+                                                     self.agree,
                                                      lambda share: distribute.largest(self.strategy, role, share))
         if dropped:  # the saved model will be the best of the epochs still to come
             self.budget.state["best_from_epoch"] = self.budget.state["epochs_done"]
@@ -293,7 +297,7 @@ class Run:
         """Fit, resuming from the backup (see fit), in the strategy's scope (distribute.detach_for_keras)."""
         with self.strategy.scope():
             return fit(self.model, self.sets, self.callbacks, self.budget, self.paths, self.config, resuming,
-                       self.verbose, lambda flag: distribute.agree(self.strategy, self.role, flag))
+                       self.verbose, self.agree)
 
     def check(self):
         """Refuse a run that diverged or learned nothing (its work files are removed)."""
@@ -393,13 +397,12 @@ def parse_options(parser, items, names):
     usage error naming the item)."""
     options = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, sep, value = (part.strip() for part in item.partition("="))
         if not sep:
             parser.error(f"--option {item!r} is not NAME=VALUE (e.g. neutral_weight=4)")
-        if options.get(key.strip(), value.strip()) != value.strip():  # which was meant? Refuse, not keep the last
-            parser.error(f"--option {key.strip()!r} given twice ({options[key.strip()]!r} and {value.strip()!r}); "
-                         f"give each option once")
-        options[key.strip()] = value.strip()
+        if options.get(key, value) != value:  # which was meant? Refuse rather than keep the last
+            parser.error(f"--option {key!r} given twice ({options[key]!r} and {value!r}); give each option once")
+        options[key] = value
     for name in names:
         try:
             models.check_options(name, options)
