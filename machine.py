@@ -1,8 +1,13 @@
-"""The machine a number was measured on: CPU model, cores, bfloat16 units, matmul peak.
+"""The machine a number was measured on: CPU model, cores, bfloat16 units, oneDNN, matmul peak.
 
-Hosts of one kind differ by 2x or more (some CPUs have AMX, some only AVX-512 BF16), so every
-training record and benchmark line carries `describe()`: images/s are comparable only beside the
-peak measured on the same host.
+Hosts of one kind differ by 2x or more (some CPUs have AMX, some only AVX-512 BF16, some not even
+AVX-512), so every training record and benchmark line carries `describe()`: images/s are comparable
+only beside the peak measured on the same host.
+
+Importing this module (data.py and setup_tf.py do, before TensorFlow) turns on TensorFlow's oneDNN
+kernels unless TF_ENABLE_ONEDNN_OPTS is already set: TensorFlow enables them by itself only on
+CPUs with AVX-512, and on a CPU with only AVX2 (an AMD EPYC host of this machine kind) its own
+kernels trained the U-Nets 2.1-2.4x slower (README, Performance).
 """
 import functools
 import os
@@ -11,6 +16,9 @@ import platform
 import re
 import socket
 import time
+
+# read once, when TensorFlow is imported: set it before (a user's own setting, 0 included, wins)
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def _cpuinfo():
@@ -58,8 +66,17 @@ def matmul_gflops(n=2048, repeats=10, dtype="float32", trials=3):
     return best
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels in this process (None where it cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # no public API tells
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def describe(peak=True):
-    """{cpu, cores, avx512_bf16, amx, matmul peaks in GFLOP/s} of this host (the peaks measured once
+    """{cpu, cores, avx512_bf16, amx, onednn, matmul peaks in GFLOP/s} of this host (the peaks measured once
     per process, a few seconds); a fresh dict each call."""
     return dict(_describe(peak))
 
@@ -67,7 +84,8 @@ def describe(peak=True):
 @functools.lru_cache(maxsize=2)
 def _describe(peak):
     flags = cpu_flags()
-    out = dict(cpu=cpu_model(), cores=os.cpu_count(), avx512_bf16="avx512_bf16" in flags, amx="amx_bf16" in flags)
+    out = dict(cpu=cpu_model(), cores=os.cpu_count(), avx512_bf16="avx512_bf16" in flags, amx="amx_bf16" in flags,
+               onednn=onednn_enabled())
     if peak:
         out["matmul_gflops_float32"] = round(matmul_gflops(), 1)
         if out["avx512_bf16"] or out["amx"]:  # has_bf16(), from the flags already read

@@ -10,6 +10,8 @@ on a machine without a GPU. Python warnings are left alone: a real warning is fi
 import os
 import sys
 
+import machine  # noqa: F401  (sets TensorFlow's environment that is read at import: oneDNN on)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 

@@ -23,7 +23,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BASELINE = "30c9454"  # the last revision before the speed work (issue: speed)
 
-# (label, throughput.py arguments, the models it is tried on); "today" runs in the baseline tree
+# (label, throughput.py arguments, the models it is tried on[, environment]); "today" runs in the baseline tree
 LEVERS = [
     ("today", [], "all"),
     ("new defaults", [], "all"),
@@ -33,6 +33,8 @@ LEVERS = [
     ("new, batch 64", ["--batch-size", "64"], "colorizer_3 colorizer_6"),
     ("new, batch 256", ["--batch-size", "256"], "colorizer_3 colorizer_6"),
     ("new, 1 inter-op thread", ["--threads", "0,1"], "colorizer_3 colorizer_6"),
+    # TensorFlow's own choice (off on CPUs without AVX-512; machine.py turns it on)
+    ("new, oneDNN off", [], "colorizer_3 colorizer_6", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
 ]
 
 
@@ -42,11 +44,11 @@ def unpack(revision, folder):
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
 
 
-def run(tree, model, extra, data, size, new):
+def run(tree, model, extra, data, size, new, env=None):
     cmd = [sys.executable, "benchmarks/throughput.py", "--quick", "--data", data, "--image-size", str(size), model, *extra]
     if new:
         cmd.append("--train-only")
-    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
     for line in out.stdout.splitlines():
         if line.startswith('{"model"'):
             return json.loads(line)
@@ -68,11 +70,12 @@ def main():
         unpack(args.baseline, old)
         for r in range(args.rounds):
             for model in args.models:
-                for label, extra, which in levers if r % 2 == 0 else reversed(levers):
+                for label, extra, which, *env in levers if r % 2 == 0 else reversed(levers):
                     if which != "all" and (model not in which.split() or r > 0):
                         continue  # one lever, one model: timed in the first round only
                     today = label == "today"
-                    res = run(old if today else ROOT, model, extra, args.data, args.image_size, new=not today)
+                    res = run(old if today else ROOT, model, extra, args.data, args.image_size, new=not today,
+                              env=env[0] if env else None)
                     ips = res["tuned_train_images_per_s"]
                     results.setdefault((model, label), []).append(ips)
                     print(json.dumps(dict(round=r, model=model, setting=label, train_images_per_s=ips,
@@ -81,7 +84,7 @@ def main():
     print(f"\n{'model':12s} {'setting':26s} {'img/s (median)':>14s} {'vs today':>8s}")
     for model in args.models:
         base = statistics.median(results[model, "today"]) if (model, "today") in results else None
-        for label, _, _ in levers:
+        for label, *_ in levers:
             if (model, label) in results:
                 m = statistics.median(results[model, label])
                 ratio = f"{m / base:7.2f}x" if base else ""

@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import setup_tf  # noqa: E402,F401  (before TensorFlow: the environment it reads at import)
 
 import tensorflow as tf  # noqa: E402
 

@@ -22,6 +22,9 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# the environment as the user set it, for each revision's own process: importing machine sets the new
+# code's TensorFlow environment (oneDNN on), which the baseline's code did not
+USER_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from levers import BASELINE, unpack  # noqa: E402
@@ -52,7 +55,7 @@ def epoch_seconds(tree, name, size, extra=()):
                    "if dataclasses.is_dataclass(s): models.MODELS[%r] = dataclasses.replace(s, calibrate=None)\n"
                    "else: s.calibrate = None\n"
                    "training.main(%r)" % (name, name, argv)]
-        out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=USER_ENV)
         r = store.read_json(store.path(name, models_dir, "landscapes", ".json"))
         if r is None:
             raise RuntimeError(f"{' '.join(cmd)} in {tree} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")

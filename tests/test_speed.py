@@ -3,7 +3,10 @@ mode; the fused batch norm trains like Keras's; new options refused clearly. No 
 live in benchmarks/ and the README)."""
 import inspect
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,8 +107,22 @@ def test_mix_loss_refuses_a_class_stride_its_head_does_not_have():
 
 def test_machine_description_names_the_cpu_and_its_bfloat16_units():
     d = machine.describe(peak=False)
-    assert set(d) == {"cpu", "cores", "avx512_bf16", "amx"} and d["cores"] >= 1 and d["cpu"]
+    assert set(d) == {"cpu", "cores", "avx512_bf16", "amx", "onednn"} and d["cores"] >= 1 and d["cpu"]
     assert machine.has_bf16() == (d["avx512_bf16"] or d["amx"])
+    assert d["onednn"] is machine.onednn_enabled() and isinstance(d["onednn"], bool)
+
+
+@pytest.mark.parametrize("users_setting, expected", [(None, ["1", "True"]), ("0", ["0", "False"])])
+def test_onednn_is_on_unless_the_user_turned_it_off(users_setting, expected):
+    """TensorFlow turns oneDNN on by itself only on CPUs with AVX-512: importing the project (data.py,
+    as a notebook does, before TensorFlow) turns it on everywhere, and a user's own setting wins."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if users_setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = users_setting
+    code = "import os, data, machine; print(os.environ['TF_ENABLE_ONEDNN_OPTS'], machine.onednn_enabled())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == expected
 
 
 def test_plateau_schedule_resumes_from_the_history():
