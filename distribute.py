@@ -16,6 +16,8 @@ import dataclasses
 import json
 import os
 
+import machine  # noqa: F401  (TensorFlow, imported lazily below, reads the environment it sets: oneDNN on)
+
 STRATEGIES = ("default", "mirrored", "multi-worker")
 ROLES = ("chief", "worker")  # what MultiWorkerMirroredStrategy runs (no parameter servers, no evaluator)
 

@@ -6,7 +6,7 @@ only beside the peak measured on the same host.
 
 Importing this module (data.py and setup_tf.py do, before TensorFlow) turns on TensorFlow's oneDNN
 kernels unless TF_ENABLE_ONEDNN_OPTS is already set: TensorFlow enables them by itself only on
-CPUs with AVX-512, and on a CPU with only AVX2 (an AMD EPYC host of this machine kind) its own
+CPUs with AVX-512 VNNI/BF16, AVX-VNNI or AMX, and on a CPU with only AVX2 (an AMD EPYC host of this machine kind) its own
 kernels trained the U-Nets 2.1-2.4x slower (README, Performance).
 """
 import functools
@@ -77,7 +77,7 @@ def onednn_enabled():
 
 def describe(peak=True):
     """{cpu, cores, avx512_bf16, amx, onednn, matmul peaks in GFLOP/s} of this host (the peaks measured once
-    per process, a few seconds); a fresh dict each call."""
+    per process, a few seconds); a fresh dict each call. Imports TensorFlow (to ask about oneDNN)."""
     return dict(_describe(peak))
 
 

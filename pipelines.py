@@ -3,6 +3,8 @@ streaming pipeline over a memory-mapped photo cache (data.py builds datasets wit
 
 import numpy as np
 
+import machine  # noqa: F401  (TensorFlow, imported lazily below, reads the environment it sets: oneDNN on)
+
 
 def crop_size(image_size):
     """Square size at which a folder is cached for training at `image_size`: an eighth larger,

@@ -33,7 +33,7 @@ LEVERS = [
     ("new, batch 64", ["--batch-size", "64"], "colorizer_3 colorizer_6"),
     ("new, batch 256", ["--batch-size", "256"], "colorizer_3 colorizer_6"),
     ("new, 1 inter-op thread", ["--threads", "0,1"], "colorizer_3 colorizer_6"),
-    # TensorFlow's own choice (off on CPUs without AVX-512; machine.py turns it on)
+    # oneDNN forced off: TensorFlow's own choice on CPUs without AVX-512 VNNI/BF16 or AMX (machine.py turns it on)
     ("new, oneDNN off", [], "colorizer_3 colorizer_6", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
 ]
 
@@ -48,11 +48,11 @@ def run(tree, model, extra, data, size, new, env=None):
     cmd = [sys.executable, "benchmarks/throughput.py", "--quick", "--data", data, "--image-size", str(size), model, *extra]
     if new:
         cmd.append("--train-only")
-    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
+    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
     for line in out.stdout.splitlines():
         if line.startswith('{"model"'):
             return json.loads(line)
-    raise RuntimeError(f"{' '.join(cmd)} in {tree} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    raise RuntimeError(f"{' '.join(cmd)} in {tree} (environment {env or {}}) failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
 
 def main():

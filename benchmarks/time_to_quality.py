@@ -84,8 +84,7 @@ def main():
             target = float(targets.get(name, before["best_val_loss"]))
             size = before["image_size"]
             old_s = epoch_seconds(old, name, size)
-            same_host = after.get("machine", {}).get("cpu") == host["cpu"] and \
-                after.get("machine", {}).get("amx") == host["amx"]
+            same_host = all(after.get("machine", {}).get(k) == host[k] for k in ("cpu", "amx", "onednn"))
             new_s = 60 * after["train_minutes"] / after["epochs_run"] if same_host and not args.measure_new \
                 else epoch_seconds(ROOT, name, size)
             e_old, e_new = epochs_to(before["history"], target), epochs_to(after["history"], target)
@@ -97,7 +96,7 @@ def main():
                        new_best_val_loss=after["best_val_loss"], new_train_minutes=round(after["train_minutes"], 1),
                        new_settings={k: after.get(k, after.get("config", {}).get(k)) for k in
                                      ("batch_size", "precision", "jit_compile", "lr_schedule")},
-                       machine=host)
+                       machine=host, today_env={"TF_ENABLE_ONEDNN_OPTS": USER_ENV.get("TF_ENABLE_ONEDNN_OPTS")})
             if e_old and e_new:
                 row["time_ratio"] = round(row["new_minutes"] / row["today_minutes"], 3)
             print(json.dumps(row), flush=True)

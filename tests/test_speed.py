@@ -112,15 +112,32 @@ def test_machine_description_names_the_cpu_and_its_bfloat16_units():
     assert d["onednn"] is machine.onednn_enabled() and isinstance(d["onednn"], bool)
 
 
-@pytest.mark.parametrize("users_setting, expected", [(None, ["1", "True"]), ("0", ["0", "False"])])
-def test_onednn_is_on_unless_the_user_turned_it_off(users_setting, expected):
-    """TensorFlow turns oneDNN on by itself only on CPUs with AVX-512: importing the project (data.py,
-    as a notebook does, before TensorFlow) turns it on everywhere, and a user's own setting wins."""
+# what TF_ENABLE_ONEDNN_OPTS was when TensorFlow itself was first imported, after importing one module
+_AT_TF_IMPORT = '''import os, sys
+seen = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" and not seen:
+            seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+sys.meta_path.insert(0, Spy())
+import {module}
+import tensorflow, machine
+print(seen[0], machine.onednn_enabled())
+'''
+
+
+@pytest.mark.parametrize("module, users_setting, expected", [
+    ("data", None, ["1", "True"]), ("setup_tf", None, ["1", "True"]), ("colorize", None, ["1", "True"]),
+    ("pipelines", None, ["1", "True"]), ("distribute", None, ["1", "True"]), ("data", "0", ["0", "False"])])
+def test_onednn_is_on_before_tensorflow_loads_unless_the_user_turned_it_off(module, users_setting, expected):
+    """TensorFlow turns oneDNN on by itself only on some CPUs (AVX-512 VNNI/BF16, AMX): importing the project
+    (any entry module, including those that import TensorFlow lazily) sets it on before TensorFlow loads,
+    and a user's own setting wins."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if users_setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = users_setting
-    code = "import os, data, machine; print(os.environ['TF_ENABLE_ONEDNN_OPTS'], machine.onednn_enabled())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", _AT_TF_IMPORT.format(module=module)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == expected
 
