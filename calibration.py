@@ -1,6 +1,9 @@
 """Calibration of decoding settings on validation photos after training (colorizer_6's mix,
 temperature and gain), called by training.py by the name a model's spec gives."""
 
+import concurrent.futures
+import os
+
 import numpy as np
 
 import colorizer
@@ -14,6 +17,8 @@ MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
 TEMPERATURE_GRID = (0.2,)
 GAIN_GRID = (0.0, 0.15, 0.3)
 CHROMA_MIN_GRID = (0.0, 8.0)  # the gain only where the predicted chroma is above this (ab units); 0: everywhere
+# settings scored at once (each holds its photos' float copies, about 1.5 GB for 1000 photos of 150x150)
+SCORING_THREADS = max(1, min(4, os.cpu_count() or 1))
 CALIBRATION_IMAGES = 1000  # at most this many validation photos (a seeded sample) score each setting
 
 
@@ -33,21 +38,29 @@ def calibrate_colorizer_6(model, photos, seed=0):
           for cm in (CHROMA_MIN_GRID if g else (0.0,))}  # without a gain chroma_min changes nothing
     for i in range(0, len(photos), 32):
         y = colorizer.predict(model, small[i:i + 32], decode=None)  # the raw outputs, decoded below
+        confidence = contracts.mix_confidence(y[..., 2:])  # shared by every setting
         for T in TEMPERATURE_GRID:
             ab_cls = contracts.annealed_mean(y[..., 2:], layer.centers, T)  # shared by every mix and gain
             for (m, t, g, cm), parts in ab.items():
                 if t == T:
-                    parts.append(contracts.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls, chroma_min=cm))
+                    parts.append(contracts.decode_mix(y, layer.centers, m, T, g, ab_cls=ab_cls, chroma_min=cm,
+                                                      confidence=confidence))
+    truth = metrics.Reference(photos)  # scored against 31 times: its Lab and SSIM moments once
     gray_pred = metrics.baseline(photos)
-    gray_images = metrics.per_image_scores(gray_pred, photos)
+    gray_images = metrics.per_image_scores(gray_pred, truth)
     gray = metrics.mean_scores(gray_images, gray_pred)
+
+    def score(setting):  # one setting's photos and scores (numpy and scipy release the GIL: threads share the work)
+        pred = colour.recombine_full(photos, np.concatenate(ab[setting]))
+        scores = metrics.per_image_scores(pred, truth)
+        return scores, metrics.mean_scores(scores, pred), metrics.surely_beats(scores, gray_images)
+
+    with concurrent.futures.ThreadPoolExecutor(SCORING_THREADS) as pool:
+        scored = dict(zip(ab, pool.map(score, ab)))
     means, per_image = {}, {}
-    for i, ((m, T, g, cm), parts) in enumerate(ab.items()):
-        pred = colour.recombine_full(photos, np.concatenate(parts))
-        per_image[i] = metrics.per_image_scores(pred, photos)
-        s = metrics.mean_scores(per_image[i], pred)
+    for i, ((m, T, g, cm), (per_image[i], s, surely)) in enumerate(scored.items()):
         means[i] = dict(mix=m, temperature=T, gain=g, chroma_min=cm, **s, beats_gray=metrics.beats(s, gray),
-                        surely_beats_gray=metrics.surely_beats(per_image[i], gray_images))
+                        surely_beats_gray=surely)
     sweep = list(means.values())
     chosen = sweep[metrics.vivid_and_accurate(means, per_image, gray_images)[0]]
     layer.mix, layer.temperature, layer.gain = chosen["mix"], chosen["temperature"], chosen["gain"]

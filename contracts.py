@@ -256,21 +256,24 @@ def annealed_mean(probs, centers, T=0.38):
 def mix_confidence(probs, k=5):
     """How sure the classifier is of a pixel's colour: the probability mass of its k most likely
     bins (neighbouring bins of one colour share the mass), from about k/Q (no idea) to 1."""
-    return np.sort(np.asarray(probs, np.float32), axis=-1)[..., -k:].sum(-1, keepdims=True)
+    # the k largest by a partition, then sorted (as a full sort would leave them: the same sum to the bit)
+    top = np.partition(np.asarray(probs, np.float32), -k, axis=-1)[..., -k:]
+    return np.sort(top, axis=-1).sum(-1, keepdims=True)
 
 
-def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None, chroma_min=0.0):
+def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None, chroma_min=0.0, confidence=None):
     """colorizer_6 outputs (..., 2 + Q) -> ab (..., 2) in ab units. With c = mix_confidence:
     the regression ab moves towards the classifier's annealed-mean colour by w = clip(mix x c, 0, 1),
     and its chroma is scaled by 1 + gain x c: more vivid exactly where the classifier is sure, and
     (with `chroma_min` > 0) only where that chroma is already above `chroma_min` ab units, so that
     near-neutral pixels (rock, haze, snow) stay as neutral as predicted.
-    (`ab_cls`: the annealed mean, when already computed for this temperature.)"""
+    (`ab_cls`: the annealed mean, when already computed for this temperature; `confidence`: c, when
+    already computed for these outputs.)"""
     y = np.asarray(y, np.float32)
     ab_reg, probs = y[..., :2] * AB_SCALE, y[..., 2:]
     if ab_cls is None:
         ab_cls = annealed_mean(probs, centers, temperature)
-    c = mix_confidence(probs)
+    c = mix_confidence(probs) if confidence is None else confidence
     w = np.clip(mix * c, 0.0, 1.0)
     ab = ab_reg + w * (ab_cls - ab_reg)
     if chroma_min > 0:

@@ -241,8 +241,9 @@ def folder_table(preds, true, trained, train_sample):
 def gray_differences(preds, true, confidence=0.95):
     """{row: metrics.difference_intervals against `gray`} for every prediction in `preds` (the
     models; the baselines' rows are left out) on the images `true`."""
-    gray = metrics.per_image_scores(metrics.baseline(true, "gray"), true)
-    return {name: metrics.difference_intervals(metrics.per_image_scores(pred, true), gray, confidence)
+    truth = metrics.Reference(true)  # scored against once per model
+    gray = metrics.per_image_scores(metrics.baseline(true, "gray"), truth)
+    return {name: metrics.difference_intervals(metrics.per_image_scores(pred, truth), gray, confidence)
             for name, pred in preds.items()}
 
 
@@ -408,11 +409,11 @@ def hint_curve(colorizer_, images, counts=HINT_COUNTS, seed=0, progress=print):
     reach: hint_reach) and `model_within_3` (the share the model's own chroma reaches at the hint's
     working-size pixel, before its codec shows the hint's colour there)}."""
     c = Colorizer.of(colorizer_)
-    rows = {}
+    rows, truth = {}, metrics.Reference(images)
     for k in counts:
         hints = ground_truth_hints(images, k, seed)
         pred = c.colorize_array(images, hints=hints if k else None)
-        rows[k] = metrics.mean_scores(metrics.per_image_scores(pred, images), pred)
+        rows[k] = metrics.mean_scores(metrics.per_image_scores(pred, truth), pred)
         if k:
             err = hint_errors(pred, hints)
             rows[k].update(hint_error_median=float(np.median(err)), hints_within_3=float((err <= 3).mean()),

@@ -31,13 +31,13 @@ def main():
     p.add_argument("--data", default="landscapes")
     args = p.parse_args()
     photos = validation_photos(args.data, 64)
-    gray_pred = metrics.baseline(photos)
-    per_image = {"gray": metrics.per_image_scores(gray_pred, photos)}
+    gray_pred, truth = metrics.baseline(photos), metrics.Reference(photos)
+    per_image = {"gray": metrics.per_image_scores(gray_pred, truth)}
     rows = {"gray": metrics.mean_scores(per_image["gray"], gray_pred)}
     trained = store.trained(args.models_dir, data.get(args.data).name, models.list_models("colorizer"))
     for name, (model, _) in trained.items():
         pred = Colorizer(model).colorize_array(photos)
-        per_image[name] = metrics.per_image_scores(pred, photos)
+        per_image[name] = metrics.per_image_scores(pred, truth)
         rows[name] = metrics.mean_scores(per_image[name], pred)
     print(f"{len(photos)} validation photos at 150x150; colourfulness of the originals {metrics.colorfulness(photos):.1f}")
     print(f"{'model':14s} " + " ".join(f"{k:>7s}" for k in KEYS + ("colorfulness",)) +

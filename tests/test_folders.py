@@ -181,6 +181,29 @@ def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
     assert colorizer.predict_rgb(model, np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
+def test_calibration_scores_alike_on_one_thread_or_several(monkeypatch):
+    """The settings are scored in threads (calibration.SCORING_THREADS): the sweep and the choice are
+    the same as on one thread, and each setting's confidence, shared, is decode_mix's own."""
+    rng = np.random.default_rng(0)
+    model = models.get_model("colorizer_6", input_shape=(16, 16, 1))
+    photos = np.clip(np.linspace(0, 255, 24 * 24 * 3).reshape(1, 24, 24, 3) + rng.normal(0, 30, (10, 24, 24, 3)),
+                     0, 255).astype(np.uint8)
+    sweeps = []
+    for threads in (1, 3):
+        monkeypatch.setattr(calibration, "SCORING_THREADS", threads)
+        sweeps.append(calibration.calibrate_colorizer_6(model, photos))
+    assert sweeps[0]["sweep"] == sweeps[1]["sweep"] and sweeps[0]["chosen"] == sweeps[1]["chosen"]
+    assert len({s["psnr"] for s in sweeps[0]["sweep"]}) > 1  # the settings differ
+    probs = rng.dirichlet(np.full(30, 0.3), (4, 5)).astype(np.float32)
+    full_sort = np.sort(probs, axis=-1)[..., -5:].sum(-1, keepdims=True)
+    np.testing.assert_array_equal(contracts.mix_confidence(probs), full_sort)  # the partition: the same to the bit
+    y = np.concatenate([rng.normal(0, 0.2, (4, 5, 2)).astype(np.float32), probs], -1)
+    centers = rng.uniform(-80, 80, (30, 2)).astype(np.float32)
+    np.testing.assert_array_equal(contracts.decode_mix(y, centers, 1.25, 0.2, 0.15),
+                                  contracts.decode_mix(y, centers, 1.25, 0.2, 0.15,
+                                                       confidence=contracts.mix_confidence(probs)))
+
+
 def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path, capsys):
     training.main(["colorizer_6", "--data", str(photo_folder[0]), "--image-size", "32", "--epochs", "1",
                    "--batch-size", "16", "--models-dir", str(tmp_path), "--verbose", "0", "--no-calibrate"])

@@ -181,3 +181,45 @@ def test_tradeoff_plot_marks_each_setting_and_the_chosen_one():
     offsets = [tuple(map(tuple, c.get_offsets())) for c in ax.collections]
     assert offsets == [((20.0, 25.0), (30.0, 24.0)), ((40.0, 22.0),), ((30.0, 24.0),)]
     assert [ln.get_ydata()[0] for ln in ax.lines[:2]] == [22.5, 24.5] and ax.lines[2].get_xdata()[0] == 36.0
+
+
+def test_ssim_is_skimages_image_by_image():
+    """metrics.ssim scores a whole batch at once: each image's value is skimage's structural_similarity
+    with the paper's settings (Gaussian σ 1.5, population covariances), to rounding."""
+    from skimage.metrics import structural_similarity
+    rng = np.random.default_rng(3)
+    smooth = np.linspace(0, 255, 23 * 17 * 3).reshape(1, 23, 17, 3)
+    true = np.clip(smooth + rng.normal(0, 20, (4, 23, 17, 3)), 0, 255).astype(np.uint8)
+    pred = np.clip(true + rng.normal(0, 15, true.shape), 0, 255).astype(np.uint8)
+    expected = [structural_similarity(p.astype(float), t.astype(float), data_range=255, channel_axis=-1,
+                                      gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+                for p, t in zip(pred, true)]
+    got = metrics.ssim_per_image(pred, true)
+    assert got.shape == (4,) and len(set(np.round(got, 6))) == 4  # four different scores
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 11x11 pixels, got 10x17"):
+        metrics.ssim(pred[:, :10], true[:, :10])
+
+
+def test_a_reference_scores_as_the_plain_truths():
+    """Scoring many predictions against one metrics.Reference (its Lab and SSIM moments computed once)
+    gives each the scores it gets against the plain arrays."""
+    rng = np.random.default_rng(4)
+    true = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    ref = metrics.Reference(true)
+    for shift in (5, 40):
+        pred = np.clip(true.astype(int) + rng.integers(-shift, shift + 1, true.shape), 0, 255).astype(np.uint8)
+        plain, reused = metrics.per_image_scores(pred, true), metrics.per_image_scores(pred, ref)
+        assert plain.keys() == reused.keys() == metrics.ACCURACY_METRICS.keys()
+        for k in plain:
+            np.testing.assert_array_equal(reused[k], plain[k])
+        # ...and each metric's own function, which shares nothing (SSIM's moments of t are the Reference's)
+        np.testing.assert_array_equal(reused["ssim"], metrics.ssim_per_image(pred, true))
+        np.testing.assert_array_equal(reused["psnr"], metrics.psnr_per_image(pred, true))
+        assert reused["acc2"].mean() == pytest.approx(metrics.lab_accuracy(pred, true), abs=1e-12)
+        assert reused["auc"].mean() == pytest.approx(metrics.ab_auc(pred, true), abs=1e-6)
+    assert metrics.per_image_scores(true, ref)["psnr"][0] == pytest.approx(metrics.PSNR_CAP)
+    with pytest.raises(ValueError, match="Expected uint8 images"):
+        metrics.Reference(true.astype(np.float32))
+    with pytest.raises(ValueError, match="of one shape"):
+        metrics.per_image_scores(true[:2], ref)
