@@ -19,6 +19,7 @@ import errno
 import math
 import shutil
 import time
+import warnings
 
 import numpy as np
 import keras
@@ -55,6 +56,11 @@ def resolve_precision(precision):
         return "bfloat16" if cpu_has_bf16() and not tf.config.list_logical_devices("GPU") else "float32"
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of: auto, {', '.join(PRECISIONS)}")
+    if precision == "bfloat16" and not cpu_has_bf16():
+        import tensorflow as tf
+        if not tf.config.list_logical_devices("GPU"):  # computes right, only slowly: a warning, not a refusal
+            warnings.warn(f"precision 'bfloat16' on a CPU without bfloat16 units ({machine.cpu_model()}: no AVX-512 "
+                          f"BF16 or AMX) is emulated and slower than float32; 'auto' picks float32 here", stacklevel=2)
     return precision
 
 
@@ -63,7 +69,8 @@ def precision_policy(precision):
     """Build the models inside under a mixed-precision policy (`bfloat16` for CPUs with AVX-512
     BF16/AMX, `float16` for GPUs): layers compute in that type, variables stay float32, and the
     output layers are float32 (see models.py). The previous global policy comes back on exit."""
-    precision = resolve_precision(precision)
+    if precision not in PRECISIONS:  # "auto" or a wrong name (train() has resolved it, and warned, already)
+        precision = resolve_precision(precision)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
     try:

@@ -217,6 +217,22 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert training.resolve_precision("float16") == "float16"
 
 
+def test_bfloat16_without_bfloat16_units_warns(monkeypatch, recwarn):
+    """Asked for by name on a CPU without AVX-512 BF16 or AMX, bfloat16 is accepted (it computes
+    right) with a warning that it is emulated and slower; with the units, no warning."""
+    import tensorflow as tf
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("a GPU computes bfloat16 itself")
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="'bfloat16' on a CPU without bfloat16 units .*'auto' picks float32"):
+        assert training.resolve_precision("bfloat16") == "bfloat16"
+    recwarn.clear()
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert training.resolve_precision("bfloat16") == "bfloat16"
+    assert training.resolve_precision("float32") == "float32"
+    assert not [w for w in recwarn if "bfloat16" in str(w.message)]
+
+
 def test_extend_continues_a_finished_run_with_a_continuous_history(cifar_dir, tmp_path):
     kw = dict(subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
     first = training.train("autoencoder_3", epochs=1, **kw)
