@@ -10,6 +10,8 @@ import colorizer
 import colour
 import contracts
 import metrics
+import models
+import store
 
 # The decoding grid (a first sweep over mix 0-2, gain 0-3 and T 0.2/0.38 on the landscapes showed T
 # barely matters and gains above 0.5 always lose to gray: the grid is kept where the choice is made).
@@ -82,3 +84,19 @@ def calibrate(spec, model, photos):
     if spec.calibrate not in CALIBRATIONS:
         raise ValueError(f"Unknown calibration '{spec.calibrate}' of {spec.name}; choose one of: {', '.join(CALIBRATIONS)}")
     return CALIBRATIONS[spec.calibrate](model, photos)
+
+
+def calibrate_saved(path, dataset):
+    """Calibrate a saved model on its own validation photos (the split its record's config names, of
+    `dataset`: a data.Dataset), in place: its decoding settings and record are updated, its weights
+    untouched. Returns the updated record (unchanged when its spec names no calibration)."""
+    model, record = store.load(path), store.record(path)
+    spec, cfg = models.MODELS[model.name], record["config"]
+    sets = dataset.training_sets(spec.contract, cfg["image_size"], cfg["subset"], cfg["seed"], cfg["val_fraction"],
+                                 cfg["batch_size"])
+    cal = calibrate(spec, model, sets.calib_images())
+    if cal is not None:
+        record["calibration"] = cal
+        store.save_model(model, path)
+        store.save_record(path, record)
+    return record

@@ -188,8 +188,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     distribute.STRATEGIES ("multi-worker": one process per worker, configured by TF_CONFIG; each
     trains on its shard, the chief saves). `model_options`: the model's training options
     (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False` skips
-    choosing colorizer_6's decoding on the validation photos after training (12 minutes on the
-    landscapes), for quick tries. `verbose="lines"` prints one line per epoch. Returns the record."""
+    choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
+    without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
     check_lr_schedule(lr_schedule)
@@ -256,11 +256,12 @@ class Run:
         return distribute.agree(self.strategy, self.role, flag)
 
     def trained_before(self, record):
-        """The record of a run trained already (nothing to do); one trained without calibration says so."""
-        if self.wants_calibration and self.spec.calibrate and "calibration" not in record:
-            print(f"note: {self.paths['final']} was trained without calibration (--no-calibrate): its decoding "
-                  f"keeps the builder's settings; choose them on the validation photos with "
-                  f"python benchmarks/calibrate.py {self.paths['final']}")
+        """The record of a run trained already (nothing to train). One trained without calibration
+        (--no-calibrate) and asked again with it is calibrated now: what the run would have done."""
+        if self.wants_calibration and self.spec.calibrate and "calibration" not in record and self.role.is_chief:
+            print(f"{self.paths['final']} was trained without calibration (--no-calibrate): choosing its decoding "
+                  f"on the validation photos now (its weights are kept)")
+            record = calibration.calibrate_saved(self.paths["final"], self.dataset)
         return record
 
     def prepare(self, resuming):

@@ -15,7 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import calibration  # noqa: E402
 import data  # noqa: E402
-import models  # noqa: E402
 import store  # noqa: E402
 
 
@@ -26,17 +25,9 @@ def main():
     args = p.parse_args()
     for name in args.models:
         path = store.resolve(name, args.models_dir)
-        model, record = store.load(path), store.record(path)
-        cfg = record["config"]
-        spec = models.MODELS[model.name]
-        dataset = data.get(cfg["data"])  # "cifar10", or a folder dataset by name ("landscapes": $LANDSCAPES_DIR)
-        sets = dataset.training_sets(spec.contract, cfg["image_size"], cfg["subset"], cfg["seed"], cfg["val_fraction"],
-                                     cfg["batch_size"])
-        cal = calibration.calibrate(spec, model, sets.calib_images())
-        print(f"{name}: chosen {cal['chosen']}")
-        record["calibration"] = cal
-        store.save_model(model, path)
-        store.save_record(path, record)
+        # "cifar10", or a folder dataset by name ("landscapes": $LANDSCAPES_DIR)
+        record = calibration.calibrate_saved(path, data.get(store.record(path)["config"]["data"]))
+        print(f"{name}: chosen {record.get('calibration', {}).get('chosen')}")
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ def test_calibration_scores_alike_on_one_thread_or_several(monkeypatch):
                                                        confidence=contracts.mix_confidence(probs)))
 
 
-def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path, capsys):
+def test_no_calibrate_keeps_the_builders_decoding_until_asked_again(photo_folder, tmp_path, capsys):
     training.main(["colorizer_6", "--data", str(photo_folder[0]), "--image-size", "32", "--epochs", "1",
                    "--batch-size", "16", "--models-dir", str(tmp_path), "--verbose", "0", "--no-calibrate"])
     rec = json.loads((tmp_path / "myscenes" / "colorizer_6.json").read_text())
@@ -214,10 +214,23 @@ def test_no_calibrate_keeps_the_builders_decoding(photo_folder, tmp_path, capsys
     built = models.get_model("colorizer_6", input_shape=(32, 32, 1)).get_layer("ab_mix")
     keys = ("mix", "temperature", "gain", "chroma_min")
     assert [getattr(layer, k) for k in keys] == [getattr(built, k) for k in keys]
-    # asked again with calibration: nothing is retrained, and the note says how to calibrate it
+    weights = store.load(tmp_path / "myscenes" / "colorizer_6.keras").get_weights()
+    # asked again with calibration: nothing is retrained, the run is calibrated now, in place, and says so
     again = training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
                            models_dir=tmp_path, verbose=0)
-    assert again == rec and "was trained without calibration" in capsys.readouterr().out
+    assert "was trained without calibration" in capsys.readouterr().out
+    assert {k: v for k, v in again.items() if k != "calibration"} == rec
+    assert again["calibration"]["images"] == rec["val_images"]  # its own validation photos
+    assert json.loads((tmp_path / "myscenes" / "colorizer_6.json").read_text()) == again
+    model = store.load(tmp_path / "myscenes" / "colorizer_6.keras")
+    chosen = again["calibration"]["chosen"]
+    assert [getattr(model.get_layer("ab_mix"), k) for k in keys] == [chosen[k] for k in keys]
+    for w, w0 in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(w, w0)
+    # and a third time: calibrated already, nothing changes
+    assert training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
+                          models_dir=tmp_path, verbose=0) == again
+    assert "without calibration" not in capsys.readouterr().out
 
 
 def test_decode_mix_acts_where_the_classifier_is_sure():
