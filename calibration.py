@@ -19,8 +19,9 @@ MIX_GRID = (0.0, 1.0, 1.25, 1.5, 1.75, 2.0)
 TEMPERATURE_GRID = (0.2,)
 GAIN_GRID = (0.0, 0.15, 0.3)
 CHROMA_MIN_GRID = (0.0, 8.0)  # the gain only where the predicted chroma is above this (ab units); 0: everywhere
-# settings scored at once (each holds its photos' float copies, about 1.5 GB for 1000 photos of 150x150)
-SCORING_THREADS = max(1, min(4, os.cpu_count() or 1))
+# settings scored at once: each holds its photos' float copies and Lab (about 2 GB at the peak for 1000
+# photos of 150x150), so no more than two, whatever the cores
+SCORING_THREADS = max(1, min(2, os.cpu_count() or 1))
 CALIBRATION_IMAGES = 1000  # at most this many validation photos (a seeded sample) score each setting
 
 
@@ -60,7 +61,8 @@ def calibrate_colorizer_6(model, photos, seed=0):
     with concurrent.futures.ThreadPoolExecutor(SCORING_THREADS) as pool:
         scored = dict(zip(ab, pool.map(score, ab)))
     means, per_image = {}, {}
-    for i, ((m, T, g, cm), (per_image[i], s, surely)) in enumerate(scored.items()):
+    for i, ((m, T, g, cm), (scores, s, surely)) in enumerate(scored.items()):
+        per_image[i] = scores
         means[i] = dict(mix=m, temperature=T, gain=g, chroma_min=cm, **s, beats_gray=metrics.beats(s, gray),
                         surely_beats_gray=surely)
     sweep = list(means.values())

@@ -257,7 +257,9 @@ def mix_confidence(probs, k=5):
     """How sure the classifier is of a pixel's colour: the probability mass of its k most likely
     bins (neighbouring bins of one colour share the mass), from about k/Q (no idea) to 1."""
     # the k largest by a partition, then sorted (as a full sort would leave them: the same sum to the bit)
-    top = np.partition(np.asarray(probs, np.float32), -k, axis=-1)[..., -k:]
+    probs = np.asarray(probs, np.float32)
+    k = min(k, probs.shape[-1])
+    top = np.partition(probs, -k, axis=-1)[..., -k:]
     return np.sort(top, axis=-1).sum(-1, keepdims=True)
 
 
@@ -273,7 +275,10 @@ def decode_mix(y, centers, mix=1.0, temperature=0.38, gain=0.0, ab_cls=None, chr
     ab_reg, probs = y[..., :2] * AB_SCALE, y[..., 2:]
     if ab_cls is None:
         ab_cls = annealed_mean(probs, centers, temperature)
-    c = mix_confidence(probs) if confidence is None else confidence
+    c = mix_confidence(probs) if confidence is None else np.asarray(confidence, np.float32)
+    if c.shape != probs.shape[:-1] + (1,):
+        raise ValueError(f"confidence must have shape {probs.shape[:-1] + (1,)} (mix_confidence of these outputs), "
+                         f"got {c.shape}")
     w = np.clip(mix * c, 0.0, 1.0)
     ab = ab_reg + w * (ab_cls - ab_reg)
     if chroma_min > 0:

@@ -7,7 +7,6 @@ of evaluation.py are built from METRICS.
 """
 
 import dataclasses
-import functools
 from typing import Callable, Optional
 
 import numpy as np
@@ -82,24 +81,41 @@ def _window(x):
     return ndimage.gaussian_filter(x, sigma=(0, SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_TRUNCATE, mode="reflect")
 
 
-def _ssim(p, t, t_moments=None, chunk=64):
+SSIM_CHUNK_VALUES = 1 << 22  # values per chunk of `_ssim` (about ten float64 temporaries of 32 MB each)
+
+
+def _chunk(shape):
+    """Images per chunk of a batch of `shape` (N, H, W, C): at least one, SSIM_CHUNK_VALUES values."""
+    return max(1, SSIM_CHUNK_VALUES // max(1, int(np.prod(shape[1:]))))
+
+
+def _ssim(p, t, t_moments=None, chunk=None):
     """skimage.metrics.structural_similarity's formula with `ssim`'s settings, for a whole batch at
     once (its per-image, per-channel calls cost more than the filtering), `chunk` images at a time to
-    bound the memory; `t_moments` (the window means of t and t², Reference.moments) when known."""
+    bound the memory (default: `_chunk`); `t_moments` (the window means of t and t²,
+    Reference.moments) when known."""
     if min(p.shape[1:3]) < 2 * SSIM_PAD + 1:
         raise ValueError(f"SSIM needs images of at least {2 * SSIM_PAD + 1}x{2 * SSIM_PAD + 1} pixels, got "
                          f"{p.shape[1]}x{p.shape[2]}")
-    out = []
+    chunk, out = chunk or _chunk(p.shape), []
     for i in range(0, len(p), chunk):
         x, y = p[i:i + chunk], t[i:i + chunk]
-        ux, uy = _window(x), (_window(y) if t_moments is None else t_moments[0][i:i + chunk])
-        uxx, uxy = _window(x * x), _window(x * y)
-        uyy = _window(y * y) if t_moments is None else t_moments[1][i:i + chunk]
+        uy, uyy = _moments(y) if t_moments is None else (t_moments[0][i:i + chunk], t_moments[1][i:i + chunk])
+        ux, uxx, uxy = _window(x), _window(x * x), _window(x * y)
         vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy  # population (co)variances
         s = ((2 * ux * uy + SSIM_C1) * (2 * vxy + SSIM_C2)) / ((ux ** 2 + uy ** 2 + SSIM_C1) * (vx + vy + SSIM_C2))
         r = SSIM_PAD
         out.append(s[:, r:-r, r:-r].mean(axis=(1, 2), dtype=np.float64).mean(axis=-1))
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _moments(t):
+    """SSIM's window means of t and t² (float64 batch), a chunk of images at a time."""
+    mean, square = np.empty_like(t), np.empty_like(t)
+    chunk = _chunk(t.shape)
+    for i in range(0, len(t), chunk):
+        mean[i:i + chunk], square[i:i + chunk] = _window(t[i:i + chunk]), _window(t[i:i + chunk] ** 2)
+    return mean, square
 
 
 def ssim(pred, true):
@@ -160,21 +176,31 @@ def colorfulness(images):
 class Reference:
     """Ground truths (a uint8 RGB batch (N, H, W, 3)) that many predictions are scored against, with
     what every scoring shares computed once: the float copy, CIE Lab, SSIM's window means of t and
-    t². Calibration scores 30 decoding settings against the same photos: recomputing these each
-    time took about a third of its time (README, Performance)."""
+    t². Calibration scores 30 decoding settings and gray against the same photos: recomputing these
+    each time took about a sixth of its time (README, Performance). Score one prediction against it
+    before threads share it: that fills what it holds."""
 
     def __init__(self, true):
         self.true = np.asarray(true)
-        _validate(self.true, self.true)
+        if self.true.ndim != 4 or self.true.shape[-1] != 3 or self.true.dtype != np.uint8:
+            raise ValueError(f"Expected a uint8 RGB batch (N,H,W,3) of ground truths, got {self.true.dtype} "
+                             f"{self.true.shape}")
         self.t = self.true.astype(np.float64)
+        self._lab = self._moments = None
 
-    @functools.cached_property
+    @property
     def lab(self):
-        return colour.rgb_to_lab(self.true)
+        # plain lazy attributes, not functools.cached_property: on Python 3.11 its one lock per
+        # property would make threads that score other predictions wait for each other
+        if self._lab is None:
+            self._lab = colour.rgb_to_lab(self.true)
+        return self._lab
 
-    @functools.cached_property
+    @property
     def moments(self):
-        return _window(self.t), _window(self.t * self.t)
+        if self._moments is None:
+            self._moments = _moments(self.t)
+        return self._moments
 
 
 class Pair:
@@ -183,14 +209,22 @@ class Pair:
     computed once."""
 
     def __init__(self, pred, true):
-        self.ref = true if isinstance(true, Reference) else Reference(true)
+        self.shared = isinstance(true, Reference)  # SSIM's moments of the truths are kept only then
+        self.ref = true if self.shared else Reference(true)
         self.pred, self.true = np.asarray(pred), self.ref.true
         _validate(self.pred, self.true)
         self.p, self.t = self.pred.astype(np.float64), self.ref.t
+        self._lab = None
 
-    @functools.cached_property
+    @property
     def lab(self):
-        return colour.rgb_to_lab(self.pred), self.ref.lab
+        if self._lab is None:  # see Reference.lab
+            self._lab = colour.rgb_to_lab(self.pred), self.ref.lab
+        return self._lab
+
+    @property
+    def t_moments(self):
+        return self.ref.moments if self.shared else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +266,7 @@ def _auc_per_image(pair):
 
 for _metric in (
         Metric("psnr", "PSNR dB ↑", "{:.2f}", 1, psnr, lambda s: _psnr(s.p, s.t)),
-        Metric("ssim", "SSIM ↑", "{:.3f}", 1, ssim, lambda s: _ssim(s.p, s.t, s.ref.moments)),
+        Metric("ssim", "SSIM ↑", "{:.3f}", 1, ssim, lambda s: _ssim(s.p, s.t, s.t_moments)),
         Metric("mae", "MAE ↓", "{:.2f}", -1, mae, lambda s: np.abs(s.p - s.t).mean(axis=(1, 2, 3))),
         Metric("acc2", "acc@2 ↑", "{:.3f}", 1, lambda p, t: lab_accuracy(p, t, 2),
                lambda s: _lab_pixels_right(*s.lab, 2).mean(axis=(1, 2))),

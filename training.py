@@ -50,7 +50,8 @@ def cpu_has_bf16():
 
 def resolve_precision(precision):
     """"auto" -> "bfloat16" on a CPU with native bfloat16 and no GPU, else "float32"; any other
-    value is checked against PRECISIONS."""
+    value is checked against PRECISIONS ("bfloat16" on a CPU without bfloat16 units, and no GPU,
+    warns: it is emulated there, and slower than float32)."""
     if precision == "auto":
         import tensorflow as tf
         return "bfloat16" if cpu_has_bf16() and not tf.config.list_logical_devices("GPU") else "float32"

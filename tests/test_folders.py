@@ -202,6 +202,15 @@ def test_calibration_scores_alike_on_one_thread_or_several(monkeypatch):
     np.testing.assert_array_equal(contracts.decode_mix(y, centers, 1.25, 0.2, 0.15),
                                   contracts.decode_mix(y, centers, 1.25, 0.2, 0.15,
                                                        confidence=contracts.mix_confidence(probs)))
+    # the confidence given is the one used: none keeps the regression head's colour, full takes the classifier's
+    np.testing.assert_allclose(contracts.decode_mix(y, centers, 1.0, 0.2, confidence=np.zeros((4, 5, 1))),
+                               y[..., :2] * colour.AB_SCALE, rtol=1e-6)
+    np.testing.assert_allclose(contracts.decode_mix(y, centers, 1.0, 0.2, confidence=np.ones((4, 5, 1))),
+                               contracts.annealed_mean(probs, centers, 0.2), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match=r"confidence must have shape \(4, 5, 1\).*got \(4, 5\)"):
+        contracts.decode_mix(y, centers, confidence=np.ones((4, 5)))
+    assert contracts.mix_confidence(probs[..., :3]).shape == (4, 5, 1)  # fewer bins than k: all of them
+    np.testing.assert_allclose(contracts.mix_confidence(probs[..., :3])[..., 0], probs[..., :3].sum(-1), rtol=1e-6)
 
 
 def test_no_calibrate_keeps_the_builders_decoding_until_asked_again(photo_folder, tmp_path, capsys):

@@ -197,6 +197,10 @@ def test_ssim_is_skimages_image_by_image():
     got = metrics.ssim_per_image(pred, true)
     assert got.shape == (4,) and len(set(np.round(got, 6))) == 4  # four different scores
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    # in chunks of images, and against the moments of a Reference (chunks of 3 across 4 images)
+    p, t = pred.astype(np.float64), true.astype(np.float64)
+    np.testing.assert_allclose(metrics._ssim(p, t, chunk=3), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(metrics._ssim(p, t, metrics.Reference(true).moments, chunk=3), expected, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="at least 11x11 pixels, got 10x17"):
         metrics.ssim(pred[:, :10], true[:, :10])
 
@@ -219,7 +223,7 @@ def test_a_reference_scores_as_the_plain_truths():
         assert reused["acc2"].mean() == pytest.approx(metrics.lab_accuracy(pred, true), abs=1e-12)
         assert reused["auc"].mean() == pytest.approx(metrics.ab_auc(pred, true), abs=1e-6)
     assert metrics.per_image_scores(true, ref)["psnr"][0] == pytest.approx(metrics.PSNR_CAP)
-    with pytest.raises(ValueError, match="Expected uint8 images"):
+    with pytest.raises(ValueError, match=r"uint8 RGB batch \(N,H,W,3\) of ground truths, got float32 \(3, 16, 16, 3\)"):
         metrics.Reference(true.astype(np.float32))
     with pytest.raises(ValueError, match="of one shape"):
         metrics.per_image_scores(true[:2], ref)

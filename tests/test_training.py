@@ -231,6 +231,10 @@ def test_bfloat16_without_bfloat16_units_warns(monkeypatch, recwarn):
     assert training.resolve_precision("bfloat16") == "bfloat16"
     assert training.resolve_precision("float32") == "float32"
     assert not [w for w in recwarn if "bfloat16" in str(w.message)]
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    with training.precision_policy("bfloat16"):  # train() has warned already: the policy does not again
+        pass
+    assert not [w for w in recwarn if "bfloat16" in str(w.message)]
 
 
 def test_extend_continues_a_finished_run_with_a_continuous_history(cifar_dir, tmp_path):
