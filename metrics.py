@@ -81,6 +81,7 @@ def _window(x):
     return ndimage.gaussian_filter(x, sigma=(0, SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_TRUNCATE, mode="reflect")
 
 
+SCORE_CHUNK = 128  # images scored at once by per_image_scores (memory: their float copies and Lab)
 SSIM_CHUNK_VALUES = 1 << 22  # values per chunk of `_ssim` (about ten float64 temporaries of 32 MB each)
 
 
@@ -202,6 +203,13 @@ class Reference:
             self._moments = _moments(self.t)
         return self._moments
 
+    def part(self, start, stop):
+        """The Reference of images start:stop, sharing (views of) what this one holds."""
+        part = Reference.__new__(Reference)
+        part.true, part.t = self.true[start:stop], self.t[start:stop]
+        part._lab, part._moments = self.lab[start:stop], tuple(m[start:stop] for m in self.moments)
+        return part
+
 
 class Pair:
     """Predictions and ground truths (uint8 RGB batches of one shape; the truths may be a
@@ -299,9 +307,18 @@ def per_image_scores(pred, true):
     """The accuracy metrics of each image: {psnr, ssim, mae, acc2, auc: (N,) arrays}, whose means
     are `evaluate`'s values for images of one size (the pooled pixel shares of acc@2 and AuC are then
     the means of the per-image shares). `true`: the ground truths, or their Reference when several
-    predictions are scored against them."""
-    pair = Pair(pred, true)
-    return {name: METRICS[name].per_image(pair) for name in ACCURACY_METRICS}
+    predictions are scored against them. The images are scored SCORE_CHUNK at a time (every score is
+    per image), so the float copies and Lab of a large batch never exist at once."""
+    pred = np.asarray(pred)
+    if len(pred) <= SCORE_CHUNK:
+        pair = Pair(pred, true)
+        return {name: METRICS[name].per_image(pair) for name in ACCURACY_METRICS}
+    ref = true if isinstance(true, Reference) else None
+    true = np.asarray(true) if ref is None else ref.true
+    _validate(pred, true)
+    parts = [per_image_scores(pred[i:i + SCORE_CHUNK], true[i:i + SCORE_CHUNK] if ref is None
+                              else ref.part(i, i + SCORE_CHUNK)) for i in range(0, len(pred), SCORE_CHUNK)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in ACCURACY_METRICS}
 
 
 def surely_beats(scores, reference, confidence=0.95, resamples=1000, seed=0):

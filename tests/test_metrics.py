@@ -227,3 +227,20 @@ def test_a_reference_scores_as_the_plain_truths():
         metrics.Reference(true.astype(np.float32))
     with pytest.raises(ValueError, match="of one shape"):
         metrics.per_image_scores(true[:2], ref)
+
+
+def test_per_image_scores_in_chunks_are_the_scores_at_once(monkeypatch):
+    """per_image_scores scores a large batch SCORE_CHUNK images at a time (memory): the same scores
+    as all at once, against the plain truths or a Reference (whose parts share its Lab and moments)."""
+    rng = np.random.default_rng(5)
+    true = rng.integers(0, 256, (5, 13, 12, 3), dtype=np.uint8)
+    pred = np.clip(true.astype(int) + rng.integers(-30, 31, true.shape), 0, 255).astype(np.uint8)
+    whole = metrics.per_image_scores(pred, true)
+    monkeypatch.setattr(metrics, "SCORE_CHUNK", 2)
+    for truth in (true, metrics.Reference(true)):
+        chunked = metrics.per_image_scores(pred, truth)
+        for k in whole:
+            assert chunked[k].shape == (5,)
+            np.testing.assert_array_equal(chunked[k], whole[k])
+    with pytest.raises(ValueError, match="of one shape"):
+        metrics.per_image_scores(pred, true[:4])
