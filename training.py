@@ -36,7 +36,8 @@ import store
 
 # Settled side by side by benchmarks/throughput.py, speed_quality.py and levers.py (README, Performance):
 # bfloat16 at batch 128 without XLA; plateau: the learning rate halves after 2 epochs without a
-# better val_loss (ReduceLROnPlateau).
+# better val_loss (ReduceLROnPlateau). A model may train at its own batch (models.ModelSpec.batch_size,
+# chosen by time to quality: benchmarks/time_to_quality.py); batch_size_for says which.
 DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto", lr_schedule="plateau")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -92,8 +93,19 @@ def check_lr_schedule(lr_schedule):
     return lr_schedule
 
 
-def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed=0, learning_rate=None):
+def batch_size_for(model_name, batch_size=None):
+    """The batch train() uses for `model_name`: `batch_size` when given, else the model's own
+    (models.ModelSpec.batch_size, where another batch reaches the same validation loss sooner), else
+    DEFAULTS["batch_size"]."""
+    if batch_size is not None:
+        return batch_size
+    return models.MODELS[model_name].batch_size or DEFAULTS["batch_size"]
+
+
+def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed=0, learning_rate=None,
+                    lr_schedule=DEFAULTS["lr_schedule"]):
     """Refuse impossible arguments before anything is written, naming the value and the range."""
+    check_lr_schedule(lr_schedule)
     def bad(name, value, allowed):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
@@ -166,7 +178,7 @@ def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=Tru
     return clean
 
 
-def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], max_minutes=None,
+def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=None,
           data=datasets.DEFAULT, image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
           resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
           precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"],
@@ -192,8 +204,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size
     choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
     without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
     spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
-    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate)
-    check_lr_schedule(lr_schedule)
+    batch_size = batch_size_for(model_name, batch_size)
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule)
     model_options = models.check_options(model_name, model_options)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything (TF_CONFIG checked)
     strategy, role = distribute.strategy_for(strategy, batch_size)
@@ -424,7 +436,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Train a registered model on CIFAR-10 or a folder of photos.")
     p.add_argument("model", nargs="+", help=f"one or more of: {', '.join(models.MODELS)}")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=int, default=None, help=f"default: the model's own, else {DEFAULTS['batch_size']}")
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--data", default=datasets.DEFAULT,
                    help="cifar10 (default), landscapes ($LANDSCAPES_DIR), or a folder of photos")

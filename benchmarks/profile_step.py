@@ -148,14 +148,15 @@ def main():
     p.add_argument("--data", default="landscapes")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=training.DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=int, default=None, help="default: each model's training batch")
     p.add_argument("--precision", default=training.DEFAULTS["precision"], choices=["auto", *training.PRECISIONS])
     args = p.parse_args()
     settings = dict(training.DEFAULTS, batch_size=args.batch_size, precision=training.resolve_precision(args.precision))
     settings.pop("epochs", None)
     print(json.dumps(machine.describe()))
-    source = throughput.Source(args.steps * args.batch_size * 2, args.data, args.image_size)
-    rows = [profile_model(name, source, settings, args.steps) for name in args.models]
+    batches = {name: training.batch_size_for(name, args.batch_size) for name in args.models}
+    source = throughput.Source(args.steps * max(batches.values()) * 2, args.data, args.image_size)
+    rows = [profile_model(name, source, dict(settings, batch_size=batches[name]), args.steps) for name in args.models]
     for r in rows:
         print(json.dumps(r), flush=True)
     print()

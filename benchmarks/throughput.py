@@ -171,7 +171,7 @@ def main():
     for name in args.models:
         models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 
-    tuned = dict(batch_size=args.batch_size or training.DEFAULTS["batch_size"],
+    tuned = dict(batch_size=args.batch_size,  # None: each model's own (training.batch_size_for)
                  jit_compile=args.jit or training.DEFAULTS["jit_compile"],
                  precision=training.resolve_precision(args.precision or training.DEFAULTS["precision"]))
     steps = 15 if args.quick else 60
@@ -184,7 +184,8 @@ def main():
     tuned_peak = host.get(f"matmul_gflops_{tuned['precision']}", peak)
     rows = []
     for name in args.models:
-        settings = [("plain", PLAIN), ("tuned", tuned)] if args.compare else [("tuned", tuned)]
+        own = dict(tuned, batch_size=training.batch_size_for(name, args.batch_size))
+        settings = [("plain", PLAIN), ("tuned", own)] if args.compare else [("tuned", own)]
         result = {"model": name}
         for label, s in settings:
             model, train_ips, infer_ips = measure(name, source, s["batch_size"], s["jit_compile"], s["precision"], steps,
@@ -200,7 +201,7 @@ def main():
                       machine_gflops_tuned_precision=round(tuned_peak, 1),
                       peak_share=round(result["tuned_train_gflops"] / tuned_peak, 3),
                       pipeline_images_per_s=None if args.train_only else
-                      round(pipeline_images_per_s(source, inputs, outputs, tuned["batch_size"]), 0), machine=host)
+                      round(pipeline_images_per_s(source, inputs, outputs, own["batch_size"]), 0), machine=host)
         if args.compare:
             result["speedup"] = round(result["tuned_train_images_per_s"] / result["plain_train_images_per_s"], 2)
         print(json.dumps(result), flush=True)

@@ -21,9 +21,13 @@ import training
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# the batch is each model's own (training.batch_size_for): train, the command line and the notebook say None
+OWN = dict(training.DEFAULTS, batch_size=None)
+
+
 def test_defaults_are_what_train_the_command_line_and_the_notebook_use():
     sig = inspect.signature(training.train).parameters
-    for key, value in training.DEFAULTS.items():
+    for key, value in OWN.items():
         assert sig[key].default == value, key
     parser_defaults = {}
     real = training.train
@@ -32,14 +36,26 @@ def test_defaults_are_what_train_the_command_line_and_the_notebook_use():
         training.main(["colorizer_3"])
     finally:
         training.train = real
-    for key, value in training.DEFAULTS.items():
+    for key, value in OWN.items():
         assert parser_defaults[key] == value, key
     nb = json.loads((ROOT / "model_train.ipynb").read_text())
     params = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     src = "".join(params["source"])
     for key in ("batch_size", "precision", "jit_compile", "lr_schedule"):
         # the notebook names no training setting of its own, or names the default
-        assert f"{key} =" not in src or f"{key} = {training.DEFAULTS[key]!r}" in src.replace('"', "'"), key
+        assert f"{key} =" not in src or f"{key} = {OWN[key]!r}" in src.replace('"', "'"), key
+
+
+def test_a_model_trains_at_its_own_batch_unless_one_is_given():
+    own = {name: spec.batch_size for name, spec in models.MODELS.items() if spec.batch_size}
+    assert own.get("colorizer_6") == 64  # fewer minutes to the same validation loss (README, Performance)
+    for name in models.MODELS:
+        assert training.batch_size_for(name) == own.get(name, training.DEFAULTS["batch_size"]), name
+        assert training.batch_size_for(name, 32) == 32, name
+    with pytest.raises(ValueError, match="Unknown model 'colorizer_99'; choose one of: autoencoder_1"):
+        training.batch_size_for("colorizer_99")
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        training.train("colorizer_6", batch_size=0)  # given, it is checked, not replaced by the model's own
 
 
 def test_models_train_with_the_fused_batch_norm_and_save_it_loadable():
@@ -49,8 +65,12 @@ def test_models_train_with_the_fused_batch_norm_and_save_it_loadable():
 
 @pytest.mark.parametrize("name", ["colorizer_6"])
 def test_a_model_trained_under_the_defaults_saves_float32_and_loads_in_safe_mode(cifar_dir, tmp_path, name):
-    rec = training.train(name, epochs=2, batch_size=32, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    rec = training.train(name, epochs=2, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
     assert rec["config"]["lr_schedule"] == training.DEFAULTS["lr_schedule"]
+    # its own batch, recorded as the number: asked again with the default, the finished run is the same run
+    assert rec["batch_size"] == rec["config"]["batch_size"] == training.batch_size_for(name) != training.DEFAULTS["batch_size"]
+    again = training.train(name, epochs=2, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
+    assert again["epochs_run"] == 2 and again["batch_size"] == rec["batch_size"]
     assert rec["machine"]["cores"] >= 1 and rec["machine"]["matmul_gflops_float32"] > 0
     assert "learning_rate" in rec["history"]  # the plateau schedule logs its rate every epoch
     loaded = keras.models.load_model(tmp_path / f"{name}.keras")  # safe_mode
