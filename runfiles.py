@@ -80,6 +80,8 @@ def _changes(changed):
 def _refusal(model_name, paths, changed, no_state):
     """The one-line message of RunExists: what changed and the ways out."""
     ways = "pass overwrite=True (--overwrite) to train it afresh, or choose another models_dir"
+    if "batch_size" in changed:  # e.g. trained at 128 before the model got its own batch
+        ways = f"pass batch_size={changed['batch_size'][0]!r} (--batch-size) to keep its batch, or {ways}"
     if no_state:
         why = "its training state was not kept (trained before runs could be extended)"
     elif set(changed) <= set(EXTENDABLE):

@@ -28,8 +28,10 @@ def run(args, n, out):
     for i in range(n):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, str(ROOT / "training.py"), args.model, "--data", args.data, "--image-size",
-               str(args.image_size), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+               str(args.image_size), "--epochs", str(args.epochs),
                "--subset", str(args.subset), "--models-dir", str(out), "--verbose", "0"]
+        if args.batch_size:
+            cmd += ["--batch-size", str(args.batch_size)]
         if n > 1:
             env["TF_CONFIG"] = tf_configs[i]
             cmd += ["--strategy", "multi-worker"]
@@ -49,7 +51,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--subset", type=int, default=2000)
     p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=None, help="global batch (default: the model's own)")
     args = p.parse_args()
     import machine
     host = machine.describe()
@@ -58,10 +60,11 @@ def main():
         t = time.perf_counter()
         rec = run(args, n, ROOT / "runs" / "scaling" / f"{n}")
         rows.append((n, rec["images_per_s"], time.perf_counter() - t))
+        batch = rec["batch_size"]
         print(f"{n} worker(s): {rec['images_per_s']:.0f} images/s in training ({rec['epochs_run']} epochs), "
               f"{rows[-1][2]:.0f} s in all", flush=True)
     base = rows[0][1] / rows[0][0]
-    print(f"\n{args.model} on {args.data} at {args.image_size} px, batch {args.batch_size} (global), {args.subset} "
+    print(f"\n{args.model} on {args.data} at {args.image_size} px, batch {batch} (global), {args.subset} "
           f"photos, {args.epochs} epochs; host: {host['cpu']}, {host['cores']} cores, AMX {host['amx']}")
     print(f"{'workers':>7s} {'images/s':>9s} {'efficiency':>10s}")
     for n, ips, _ in rows:

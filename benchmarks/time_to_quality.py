@@ -85,8 +85,9 @@ def main():
             size = before["image_size"]
             old_s = epoch_seconds(old, name, size)
             same_host = all(after.get("machine", {}).get(k) == host[k] for k in ("cpu", "amx", "onednn"))
+            # at the batch the new run trained at (a model's own batch may have changed since it was recorded)
             new_s = 60 * after["train_minutes"] / after["epochs_run"] if same_host and not args.measure_new \
-                else epoch_seconds(ROOT, name, size)
+                else epoch_seconds(ROOT, name, size, ("--batch-size", str(after["config"]["batch_size"])))
             e_old, e_new = epochs_to(before["history"], target), epochs_to(after["history"], target)
             row = dict(model=name, target_val_loss=target, image_size=size,
                        today_epochs=e_old, today_s_per_epoch=round(old_s, 1),

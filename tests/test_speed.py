@@ -71,6 +71,9 @@ def test_a_model_trained_under_the_defaults_saves_float32_and_loads_in_safe_mode
     assert rec["batch_size"] == rec["config"]["batch_size"] == training.batch_size_for(name) != training.DEFAULTS["batch_size"]
     again = training.train(name, epochs=2, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
     assert again["epochs_run"] == 2 and again["batch_size"] == rec["batch_size"]
+    with pytest.raises(training.RunExists, match=f"batch_size: {rec['batch_size']} → 32.*pass batch_size="
+                                                 f"{rec['batch_size']} \\(--batch-size\\) to keep its batch"):
+        training.train(name, epochs=2, batch_size=32, subset=160, data_dir=cifar_dir, models_dir=tmp_path, verbose=0)
     assert rec["machine"]["cores"] >= 1 and rec["machine"]["matmul_gflops_float32"] > 0
     assert "learning_rate" in rec["history"]  # the plateau schedule logs its rate every epoch
     loaded = keras.models.load_model(tmp_path / f"{name}.keras")  # safe_mode
