@@ -30,7 +30,7 @@ def run(args, n, out):
         cmd = [sys.executable, str(ROOT / "training.py"), args.model, "--data", args.data, "--image-size",
                str(args.image_size), "--epochs", str(args.epochs),
                "--subset", str(args.subset), "--models-dir", str(out), "--verbose", "0"]
-        if args.batch_size:
+        if args.batch_size is not None:  # 0 or less reaches training.py, which refuses it
             cmd += ["--batch-size", str(args.batch_size)]
         if n > 1:
             env["TF_CONFIG"] = tf_configs[i]
@@ -60,11 +60,10 @@ def main():
         t = time.perf_counter()
         rec = run(args, n, ROOT / "runs" / "scaling" / f"{n}")
         rows.append((n, rec["images_per_s"], time.perf_counter() - t))
-        batch = rec["batch_size"]
         print(f"{n} worker(s): {rec['images_per_s']:.0f} images/s in training ({rec['epochs_run']} epochs), "
               f"{rows[-1][2]:.0f} s in all", flush=True)
     base = rows[0][1] / rows[0][0]
-    print(f"\n{args.model} on {args.data} at {args.image_size} px, batch {batch} (global), {args.subset} "
+    print(f"\n{args.model} on {args.data} at {args.image_size} px, batch {rec['batch_size']} (global), {args.subset} "
           f"photos, {args.epochs} epochs; host: {host['cpu']}, {host['cores']} cores, AMX {host['amx']}")
     print(f"{'workers':>7s} {'images/s':>9s} {'efficiency':>10s}")
     for n, ips, _ in rows:
