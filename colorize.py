@@ -27,8 +27,8 @@ from PIL import Image
 
 import machine
 import store
-from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, HintError, check_saturation, check_takes_hints,
-                       check_working_size, COLORIZERS)
+from colorizer import (DEFAULT_MODEL, MAX_SATURATION, Colorizer, HintError, WorkingSizeError, check_saturation,
+                       check_takes_hints, check_working_size, COLORIZERS)
 from colour import hint_ab
 from photos import PhotoTooLarge, open_photo, to_pil
 
@@ -193,6 +193,8 @@ def _colorize_all(p, args, jobs, done, failed, skipped):
             continue
         try:
             color = colorizer.colorize_photo(rgb, alpha, args.working_size, args.saturation, args.hints)
+        except WorkingSizeError as e:  # the same for every photo: one usage error, at the first
+            p.error(f"--working-size: {e}")
         except HintError as e:  # a hint outside this photo
             failed.append(f"{f}: {e}")
             continue

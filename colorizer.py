@@ -143,6 +143,10 @@ class HintError(ValueError):
     """A colour hint that cannot apply (outside the photo, not a colour, not a hint model)."""
 
 
+class WorkingSizeError(ValueError):
+    """A working size the model cannot run at (a fixed-size model): the command's mistake, not a photo's."""
+
+
 def check_takes_hints(model, hints):
     """A ValueError naming the model and its contract when hints are given to a model without hints."""
     spec = models.MODELS[model.name]
@@ -261,7 +265,7 @@ class Colorizer:
         working_size = check_working_size(working_size)
         if stride is None:
             if working_size not in (None, min(trained)):
-                raise ValueError(f"{self.name} has a fixed input size {trained[0]}x{trained[1]}; "
+                raise WorkingSizeError(f"{self.name} has a fixed input size {trained[0]}x{trained[1]}; "
                                  f"--working-size {working_size} is not possible")
             return trained
         short = working_size or min(trained)

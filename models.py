@@ -40,9 +40,9 @@ class ModelSpec:
     colorizers' ab bin centres and their prior). `calibrate`: the name of the calibration
     (calibration.py) that chooses decoding settings on validation photos after training.
     `options`: training options of the builder (train(model_options=...)), name -> (low, high): the
-    closed range a value must lie in; the default is the builder's. `batch_size`: the training batch
-    when train() is given none (None: training.DEFAULTS'), where another one reaches the same
-    validation loss sooner (README, Performance)."""
+    closed range a value must lie in; the default is the builder's. `batch_size`: training size (px)
+    -> the training batch at that size when train() is given none (other sizes: training.DEFAULTS'),
+    where another one reaches the same validation loss sooner (README, Performance)."""
     name: str
     family: str
     contract: contracts.Contract
@@ -53,7 +53,7 @@ class ModelSpec:
     data_kwargs: Optional[Callable] = None
     calibrate: Optional[str] = None
     options: dict = dataclasses.field(default_factory=dict)
-    batch_size: Optional[int] = None
+    batch_size: dict = dataclasses.field(default_factory=dict)
 
     @property
     def inputs(self):
@@ -83,7 +83,7 @@ def register(family, inputs, outputs, stride=None, requires=(), data_kwargs=None
     def deco(fn):
         MODELS[fn.__name__] = ModelSpec(fn.__name__, family, contracts.get(inputs, outputs), fn, stride,
                                         size_multiple or stride, tuple(requires), data_kwargs, calibrate,
-                                        dict(options or {}), batch_size)
+                                        dict(options or {}), dict(batch_size or {}))
         return fn
     return deco
 
@@ -91,11 +91,19 @@ def register(family, inputs, outputs, stride=None, requires=(), data_kwargs=None
 def check_options(name, options):
     """`options` (name -> number) as training options of model `name`: a dict of floats, sorted,
     without the ones equal to the builder's default (so a run given a default equals one given
-    nothing). A ValueError names an unknown option or a value out of its range and says what is
-    allowed."""
+    nothing). Keyed by model names instead ({"colorizer_6": {"neutral_weight": 4}}), it holds each
+    model's own, for several models trained in turn. A ValueError names an unknown option or a value
+    out of its range and says what is allowed."""
     allowed = MODELS[name].options
     if not isinstance(options, dict) and options is not None:
         raise ValueError(f"{name}'s training options must be a dict of name -> number, got {options!r}")
+    if options and any(key in MODELS for key in options):  # per model: each checked, this one's kept
+        unknown = [key for key in options if key not in MODELS]
+        if unknown:
+            raise ValueError(f"Training options keyed by model: unknown model {unknown[0]!r}; choose one of: "
+                             f"{', '.join(MODELS)}")
+        checked = {key: check_options(key, value or {}) for key, value in options.items()}
+        return checked.get(name, {})
     defaults = inspect.signature(MODELS[name].builder).parameters
     checked = {}
     for key, value in sorted((options or {}).items()):
@@ -333,7 +341,7 @@ def colorizer_5(input_shape=(32, 32, 1)) -> keras.Model:
 
 
 @register("colorizer", "L", "ab_mix", stride=8, data_kwargs=bin_kwargs,
-          calibrate="calibrate_colorizer_6", batch_size=64,
+          calibrate="calibrate_colorizer_6", batch_size={64: 64},  # at 32 px (CIFAR-10) 128 did as well
           options={"neutral_weight": (0.1, 10.0), "colourfulness_weight": (0.0, 10.0)})
 def colorizer_6(input_shape=(32, 32, 1), centers=None, prior=None, mix=1.0, temperature=0.38,
                 gain=0.0, chroma_min=0.0, neutral_weight=1.0, colourfulness_weight=0.0) -> keras.Model:

@@ -22,21 +22,28 @@ class RunExists(FileExistsError):
     """A finished model exists with other arguments (the message is one line: what changed, the ways out)."""
 
 
-def prepare_run(model_name, config, paths, resume, overwrite):
+def prepare_run(model_name, config, paths, resume, overwrite, defaulted=None):
     """Decide resume / extend / fresh / refuse for a run in its files `paths` (store.run_paths), and
     make its work folder. Returns (resuming, None), or (None, record) when it is trained already.
     An interrupted run (or extension) with the same arguments resumes first of all; a finished
-    run's folder (kept, marked finished) only serves resume="extend"."""
+    run's folder (kept, marked finished) only serves resume="extend". `defaulted`: {argument: its
+    earlier defaults} for the arguments of `config` the caller was not given; where the run on disk
+    has an earlier default there and differs in nothing else (extending: nothing but EXTENDABLE), it
+    is that run, and `config` takes its value in place."""
     previous, state = read_json(paths["config"]), read_json(paths["state"]) or {}
-    if resume and previous == config and not state.get("finished"):
+    defaulted = {} if overwrite else defaulted or {}  # overwrite: afresh, at today's defaults
+    if resume and previous and not state.get("finished") and _adopt(config, previous, defaulted) == previous:
+        _take(config, previous, defaulted)
         return True, None
     if paths["final"].exists() and not overwrite:
         done = read_json(paths["record"]) or {}
+        old = done.get("config") or {}
+        _take(config, old, defaulted, EXTENDABLE if resume == "extend" else ())
         if done.get("config") == config:
             print(f"{paths['final']} is already trained with these arguments; nothing to do.")
             return None, done
-        old = done.get("config") or {}
         changed = _differences(old, config)
+        told = _differences(old, _adopt(config, old, defaulted, EXTENDABLE))  # the refusal's: as --extend would see it
         kept = state.get("finished") and previous == old
         if resume == "extend" and kept and set(changed) <= set(EXTENDABLE):
             _check_more(changed)
@@ -46,7 +53,7 @@ def prepare_run(model_name, config, paths, resume, overwrite):
             write_json(paths["config"], config)
             print(f"Extending {model_name} ({_changes(changed)}) from its {state['epochs_done']} epochs.", flush=True)
             return True, None
-        raise RunExists(_refusal(model_name, paths, changed, resume == "extend" and not kept))
+        raise RunExists(_refusal(model_name, paths, told, resume == "extend" and not kept))
     if previous and not state.get("finished"):
         changed = _differences(previous, config)
         print(f"Discarding the interrupted run of {model_name} in {paths['run']} ({state.get('epochs_done', 0)} "
@@ -57,6 +64,25 @@ def prepare_run(model_name, config, paths, resume, overwrite):
     paths["run"].mkdir(parents=True, exist_ok=True)
     write_json(paths["config"], config)
     return False, None
+
+
+def _adopt(config, earlier, defaulted, allowed=()):
+    """`config` with each defaulted argument as `earlier` (a run on disk) had it, where that was one of
+    the argument's earlier defaults and leaves no other difference than `allowed`; else `config`
+    unchanged. A default changed since that run (colorizer_6's batch, 128 -> 64) then keeps the run
+    instead of refusing or discarding it; a value the caller chose then (another batch) does not."""
+    adopted = {**config, **{k: earlier[k] for k, before in defaulted.items() if earlier.get(k) in before}}
+    return adopted if earlier and set(_differences(earlier, adopted)) <= set(allowed) else config
+
+
+def _take(config, earlier, defaulted, allowed=()):
+    """Apply _adopt to `config` in place (the run holds it), saying what it took."""
+    adopted = _adopt(config, earlier, defaulted, allowed)
+    taken = {k: (config[k], adopted[k]) for k in defaulted if config.get(k) != adopted.get(k)}
+    if taken:
+        print("Keeping the run's own " + ", ".join(f"{k} {b!r} (the default is now {a!r})" for k, (a, b)
+                                                 in taken.items()), flush=True)
+        config.update(adopted)
 
 
 def _differences(old, new):

@@ -119,7 +119,8 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
         raise ValueError(f"'{p}' holds a model named '{model.name}', which is not a registered model "
                          f"({', '.join(models.MODELS)})")
     if family is not None and models.MODELS[model.name].family != family:
-        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}")
+        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}; "
+                         f"choose one of: {', '.join(models.list_models(family))}")
     if not any_size:
         return model
     runner = forward = None

@@ -40,6 +40,7 @@ import store
 # chosen by time to quality: benchmarks/time_to_quality.py); batch_size_for says which.
 DEFAULTS = dict(epochs=10, batch_size=128, jit_compile=False, precision="auto", lr_schedule="plateau")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
+VERBOSE = ("auto", 0, 1, 2, "lines")  # Keras's, and one printed line per epoch (callbacks.EpochLines)
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
@@ -87,27 +88,26 @@ _read_json, _write_json, save_model, read_history = store.read_json, store.write
 RunExists, prepare_run = runfiles.RunExists, runfiles.prepare_run  # a run's files: decided in runfiles.py
 
 
-def check_lr_schedule(lr_schedule):
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
-    return lr_schedule
-
-
-def batch_size_for(model_name, batch_size=None):
-    """The batch train() uses for `model_name`: `batch_size` when given, else the model's own
-    (models.ModelSpec.batch_size, where another batch reaches the same validation loss sooner), else
-    DEFAULTS["batch_size"]."""
+def batch_size_for(model_name, batch_size=None, image_size=None):
+    """The batch train() uses for `model_name` at training size `image_size`: `batch_size` when given,
+    else the model's own at that size (models.ModelSpec.batch_size, where another batch reaches the
+    same validation loss sooner), else DEFAULTS["batch_size"]."""
     if batch_size is not None:
         return batch_size
-    return models.MODELS[model_name].batch_size or DEFAULTS["batch_size"]
+    return models.MODELS[model_name].batch_size.get(image_size, DEFAULTS["batch_size"])
 
 
 def check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed=0, learning_rate=None,
-                    lr_schedule=DEFAULTS["lr_schedule"]):
+                    lr_schedule=DEFAULTS["lr_schedule"], resume=True, verbose="auto"):
     """Refuse impossible arguments before anything is written, naming the value and the range."""
-    check_lr_schedule(lr_schedule)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"Unknown lr_schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
     def bad(name, value, allowed):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if isinstance(verbose, bool) or verbose not in VERBOSE:
+        bad("verbose", verbose, f"one of {', '.join(map(repr, VERBOSE))}")
+    if resume not in (True, False, "extend") or not isinstance(resume, (bool, str)):
+        bad("resume", resume, "True, False or 'extend' (continue a finished run to more epochs or minutes)")
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         bad("epochs", epochs, "a whole number >= 1")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -137,11 +137,6 @@ def check_finite(model_name, model, history, budget, epochs, run_dir):
             f"Training {model_name} diverged: the loss became NaN or inf (epoch "
             f"{len(history.get('loss', []))}); no model was saved. Try a lower learning_rate "
             f"(now {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):g}).")
-
-
-def _val_loss(model, val_ds):
-    result = model.evaluate(val_ds, verbose=0, return_dict=True)
-    return float(result["loss"])
 
 
 def check_learned(model_name, model, history, initial, run_dir):
@@ -203,15 +198,17 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
     (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False` skips
     choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
     without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
-    spec = models.MODELS[model_name]  # an unknown name raises the error that lists the names
-    batch_size = batch_size_for(model_name, batch_size)
-    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule)
-    model_options = models.check_options(model_name, model_options)
-    # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything (TF_CONFIG checked)
-    strategy, role = distribute.strategy_for(strategy, batch_size)
     dataset = datasets.get(data, data_dir)
     image_size = dataset.default_image_size if image_size is None else image_size
     dataset.check_image_size(image_size)
+    # not given, the batch is the model's own, or the one its run on disk took when that was the default
+    defaulted = {} if batch_size is not None else {"batch_size": {DEFAULTS["batch_size"]}}
+    batch_size = batch_size_for(model_name, batch_size, image_size)  # an unknown name: the error listing names
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule,
+                    resume, verbose)
+    model_options = models.check_options(model_name, model_options)
+    # before TensorFlow runs anything: MultiWorkerMirroredStrategy must exist first (TF_CONFIG checked)
+    strategy, role = distribute.strategy_for(strategy, batch_size)
     models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
     precision = resolve_precision(precision)  # before anything is written
     config = dict(model_name=model_name, data=dataset.name, image_size=image_size, epochs=epochs,
@@ -219,25 +216,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
                   learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
                   precision=precision, lr_schedule=lr_schedule,
                   **({"model_options": model_options} if model_options else {}))  # records before options: equal
-    run = Run(spec, dataset, config, models_dir, strategy, verbose, role, calibrate)
-    run.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
-    with runfiles.RunLock(run.paths["lock"]):
-        try:
-            resuming, done = prepare_run(model_name, config, run.paths, resume, overwrite)
-        except RunExists:
-            distribute.agree_on_run(strategy, role, "refuse")  # every worker refuses, or all are told why not
-            raise
-        distribute.agree_on_run(strategy, role, "done" if done is not None else "resume" if resuming else "fresh")
-        if done is not None:
-            return run.trained_before(done)
-        try:
-            return run.execute(resuming)
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-            raise OSError(e.errno, f"The disk is full ({e}). Free some space where {run.paths['run'].parent} "
-                                   f"lives and run the same command again: the run resumes from its last "
-                                   f"finished epoch") from e
+    run = Run(models.MODELS[model_name], dataset, config, models_dir, strategy, verbose, role, calibrate)
+    return run.start(resume, overwrite, defaulted if role.count == 1 else {})  # workers: as configured
 
 
 class Run:
@@ -253,6 +233,29 @@ class Run:
         # the chief's files where a one-machine run has them; another worker's in a folder of its own
         self.paths = store.run_paths(spec.name, distribute.worker_dir(models_dir, role), dataset.name)
         self.input_shape = models.input_shape_for(spec.name, config["image_size"])
+
+    def start(self, resume, overwrite, defaulted=None):
+        """Under the run's lock: resume, extend, start afresh, or return the finished run's record
+        (runfiles.prepare_run decides; every worker agrees), then execute."""
+        self.paths["lock"].parent.mkdir(parents=True, exist_ok=True)
+        with runfiles.RunLock(self.paths["lock"]):
+            try:
+                resuming, done = prepare_run(self.spec.name, self.config, self.paths, resume, overwrite, defaulted)
+            except RunExists:
+                distribute.agree_on_run(self.strategy, self.role, "refuse")  # every worker refuses, or all are told why not
+                raise
+            distribute.agree_on_run(self.strategy, self.role,
+                                    "done" if done is not None else "resume" if resuming else "fresh")
+            if done is not None:
+                return self.trained_before(done)
+            try:
+                return self.execute(resuming)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                raise OSError(e.errno, f"The disk is full ({e}). Free some space where {self.paths['run'].parent} "
+                                       f"lives and run the same command again: the run resumes from its last "
+                                       f"finished epoch") from e
 
     def execute(self, resuming):
         """The steps of the run, in order (train() checks the arguments and holds the lock)."""
@@ -377,7 +380,7 @@ def fit(model, sets, callbacks, budget, paths, config, resuming, verbose, agree=
         print(f"Resuming {name} from epoch {budget.state['epochs_done']} "
               f"({budget.state['seconds'] / 60:.1f} min already trained).")
     if "initial_val_loss" not in budget.state:
-        budget.state["initial_val_loss"] = _val_loss(model, sets.val)
+        budget.state["initial_val_loss"] = float(model.evaluate(sets.val, verbose=0, return_dict=True)["loss"])
         _write_json(paths["state"], budget.state)
     # killed after fit() ended (or after the epoch that spent the budget), before the save: nothing left to train
     if agree(bool(budget.state.get("fit_done") or budget.stopped)):
@@ -469,7 +472,7 @@ def main(argv=None):
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.add_argument("--extend", dest="resume", action="store_const", const="extend",
                    help="continue a finished run to the new --epochs / --max-minutes")
-    p.add_argument("--verbose", default="auto", help="auto, 0, 1, 2, or lines (one printed line per epoch)")
+    p.add_argument("--verbose", default="auto", choices=list(map(str, VERBOSE)), help="lines: one printed line per epoch")
     args = p.parse_args(argv)
     for name in args.model:
         if name not in models.MODELS:

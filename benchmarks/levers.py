@@ -32,7 +32,7 @@ LEVERS = [
     ("new, float32", ["--precision", "float32"], "colorizer_3 colorizer_6"),
     ("new, batch 64", ["--batch-size", "64"], "colorizer_3"),  # colorizer_6's own batch: its "new defaults"
     ("new, batch 256", ["--batch-size", "256"], "colorizer_3 colorizer_6"),
-    ("new, batch 128", ["--batch-size", "128"], "colorizer_6"),  # colorizer_6 trains at 64 by default
+    ("new, batch 128", ["--batch-size", "128"], "colorizer_6"),  # colorizer_6 trains at 64 by default at 64 px
     ("new, 1 inter-op thread", ["--threads", "0,1"], "colorizer_3 colorizer_6"),
     # oneDNN forced off: TensorFlow's own choice on CPUs without AVX-512 VNNI/BF16 or AMX (machine.py turns it on)
     ("new, oneDNN off", [], "colorizer_3 colorizer_6", {"TF_ENABLE_ONEDNN_OPTS": "0"}),

@@ -154,7 +154,7 @@ def main():
     settings = dict(training.DEFAULTS, batch_size=args.batch_size, precision=training.resolve_precision(args.precision))
     settings.pop("epochs", None)
     print(json.dumps(machine.describe()))
-    batches = {name: training.batch_size_for(name, args.batch_size) for name in args.models}
+    batches = {name: training.batch_size_for(name, args.batch_size, args.image_size) for name in args.models}
     source = throughput.Source(args.steps * max(batches.values()) * 2, args.data, args.image_size)
     rows = [profile_model(name, source, dict(settings, batch_size=batches[name]), args.steps) for name in args.models]
     for r in rows:

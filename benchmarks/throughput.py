@@ -184,7 +184,7 @@ def main():
     tuned_peak = host.get(f"matmul_gflops_{tuned['precision']}", peak)
     rows = []
     for name in args.models:
-        own = dict(tuned, batch_size=training.batch_size_for(name, args.batch_size))
+        own = dict(tuned, batch_size=training.batch_size_for(name, args.batch_size, size))
         settings = [("plain", PLAIN), ("tuned", own)] if args.compare else [("tuned", own)]
         result = {"model": name}
         for label, s in settings:

@@ -158,8 +158,19 @@ def test_untrained_model_says_how_to_train(tmp_path):
 def test_autoencoder_is_not_a_colorizer(models_dir):
     with pytest.raises(ValueError, match="autoencoder_1"):
         colorize.load_colorizer("autoencoder_1", models_dir)
-    with pytest.raises(ValueError, match="autoencoder, not a colorizer"):
+    with pytest.raises(ValueError, match="autoencoder, not a colorizer; choose one of: colorizer_1, colorizer_2"):
         colorize.load_colorizer(str(models_dir / "autoencoder_1.keras"))
+
+
+def test_a_working_size_a_fixed_size_model_cannot_take_is_one_usage_error(models_dir, tmp_path):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(_photo(40, 50, seed=i)).save(photos / f"p{i}.png")
+    r = _cli(str(photos), "-m", "colorizer_1", "--models-dir", str(models_dir), "--working-size", "64",
+             "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and r.stderr.count("--working-size: colorizer_1 has a fixed input size 32x32; --working-size 64 is not possible") == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def _red_model():

@@ -114,6 +114,16 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
     # values as numbers; a default is no option at all (the same run as one given nothing)
     assert models.check_options("colorizer_6", {"neutral_weight": "3", "colourfulness_weight": 0}) == \
         {"neutral_weight": 3.0}
+    # keyed by model (several models trained in turn, as model_train.ipynb may): each its own, checked
+    per_model = {"colorizer_6": {"neutral_weight": 3}}
+    assert models.check_options("colorizer_6", per_model) == {"neutral_weight": 3.0}
+    assert models.check_options("colorizer_3", per_model) == {}
+    with pytest.raises(ValueError, match=r"colorizer_6 option neutral_weight=99 is out of range"):
+        models.check_options("colorizer_3", {"colorizer_6": {"neutral_weight": 99}, "colorizer_3": {}})  # all, up front
+    with pytest.raises(ValueError, match=r"keyed by model: unknown model .colorizr_3.; choose one of: autoencoder_1"):
+        models.check_options("colorizer_6", {"colorizer_6": {"neutral_weight": 3}, "colorizr_3": {}})
+    with pytest.raises(ValueError, match=r"colorizer_6's training options must be a dict.*got 3"):
+        models.check_options("colorizer_6", {"colorizer_6": 3})
 
 
 @pytest.mark.parametrize("options", [{"neutral_weight": 3.0}, {"colourfulness_weight": 0.2}])

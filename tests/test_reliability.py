@@ -632,3 +632,83 @@ def test_cli_refuses_a_bad_option_before_any_photo_and_ctrl_c_while_listing_is_c
     err = capsys.readouterr().err
     assert "interrupted while listing the inputs: nothing colorized" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+OLD_DEFAULT = {"batch_size": {128}}  # what train() passes when no batch is given: the default before models had their own
+
+
+def _run_on_disk(paths, config, finished):
+    """A run's files as training leaves them: interrupted (work folder, no model) or finished."""
+    paths["run"].mkdir(parents=True)
+    store.write_json(paths["config"], config)
+    store.write_json(paths["state"], dict(epochs_done=3, **({"finished": True} if finished else {})))
+    if finished:
+        paths["final"].write_bytes(b"model")
+        store.write_json(paths["record"], dict(config=config, epochs_run=3))
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_a_run_made_under_an_old_default_batch_is_kept(tmp_path, capsys, finished):
+    """colorizer_6 trained at 128 before its own batch (64) became the default: the same command, the
+    batch not given, resumes or finds that run; given, the batch is an argument like any other."""
+    paths = store.run_paths("colorizer_6", tmp_path, "landscapes")
+    old = dict(model_name="colorizer_6", epochs=10, batch_size=128, seed=0)
+    _run_on_disk(paths, old, finished)
+    config = dict(old, batch_size=64)  # what train() makes of the same command today
+    resuming, done = runfiles.prepare_run("colorizer_6", config, paths, True, False, defaulted=OLD_DEFAULT)
+    assert config["batch_size"] == 128 and (resuming, done) == ((None, dict(config=old, epochs_run=3)) if finished
+                                                                else (True, None))
+    assert "Keeping the run's own batch_size 128 (the default is now 64)" in capsys.readouterr().out
+    assert paths["final"].exists() == finished and paths["run"].exists()  # nothing discarded
+    given = dict(old, batch_size=64)
+    if finished:
+        with pytest.raises(runfiles.RunExists, match="batch_size: 128 → 64.*pass batch_size=128"):
+            runfiles.prepare_run("colorizer_6", given, paths, True, False)
+    else:
+        assert runfiles.prepare_run("colorizer_6", given, paths, True, False) == (False, None)
+        assert "Discarding the interrupted run" in capsys.readouterr().out and given["batch_size"] == 64
+
+
+def test_a_defaulted_batch_is_not_taken_where_other_arguments_differ(tmp_path, capsys):
+    paths = store.run_paths("colorizer_6", tmp_path, "landscapes")
+    old = dict(model_name="colorizer_6", epochs=10, batch_size=128, seed=0)
+    _run_on_disk(paths, old, finished=True)
+    more = dict(old, batch_size=64, epochs=20)
+    with pytest.raises(runfiles.RunExists, match="batch_size: 128 → 64.*epochs: 10 → 20|epochs: 10 → 20.*batch_size"):
+        runfiles.prepare_run("colorizer_6", dict(more, seed=1), paths, True, False, defaulted=OLD_DEFAULT)
+    # without --extend, the refusal names the way that works: extending takes the run's batch
+    with pytest.raises(runfiles.RunExists, match=r"\(epochs: 10 → 20\): pass resume='extend'") as e:
+        runfiles.prepare_run("colorizer_6", dict(more), paths, True, False, defaulted=OLD_DEFAULT)
+    assert "batch_size" not in str(e.value)
+    # extending may change epochs: the batch is the run's own, and it continues from its state
+    assert runfiles.prepare_run("colorizer_6", more, paths, "extend", False, defaulted=OLD_DEFAULT) == (True, None)
+    assert more["batch_size"] == 128 and store.read_json(paths["config"]) == more
+    assert "Extending colorizer_6 (epochs: 10 → 20) from its 3 epochs" in capsys.readouterr().out
+
+
+def test_a_batch_chosen_then_or_an_overwrite_is_not_a_default_kept(tmp_path, capsys):
+    """Only a batch that was the default then is taken: a run at a batch someone chose (32) is another
+    run, as before; --overwrite trains afresh at today's default."""
+    paths = store.run_paths("colorizer_6", tmp_path, "landscapes")
+    chosen = dict(model_name="colorizer_6", epochs=10, batch_size=32, seed=0)
+    _run_on_disk(paths, chosen, finished=True)
+    with pytest.raises(runfiles.RunExists, match="batch_size: 32 → 64.*pass batch_size=32"):
+        runfiles.prepare_run("colorizer_6", dict(chosen, batch_size=64), paths, True, False, defaulted=OLD_DEFAULT)
+    paths = store.run_paths("colorizer_6", tmp_path / "b", "landscapes")
+    _run_on_disk(paths, dict(chosen, batch_size=128), finished=False)
+    config = dict(chosen, batch_size=64)
+    assert runfiles.prepare_run("colorizer_6", config, paths, True, True, defaulted=OLD_DEFAULT) == (False, None)
+    assert config["batch_size"] == 64 and "Keeping" not in capsys.readouterr().out
+
+
+def test_verbose_and_resume_are_refused_naming_what_is_allowed(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"verbose must be one of 'auto', 0, 1, 2, 'lines', got 'line'"):
+        training.train("colorizer_3", models_dir=tmp_path, verbose="line")
+    with pytest.raises(ValueError, match=r"verbose must be one of .*, got True"):
+        training.train("colorizer_3", models_dir=tmp_path, verbose=True)
+    with pytest.raises(ValueError, match=r"resume must be True, False or 'extend' .*got 'extended'"):
+        training.train("colorizer_3", models_dir=tmp_path, resume="extended")
+    with pytest.raises(SystemExit):
+        training.main(["colorizer_3", "--verbose", "3", "--models-dir", str(tmp_path)])
+    assert "invalid choice: '3'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
