@@ -177,7 +177,7 @@ def _colorize_all(p, args, jobs, done, failed, skipped):
         except ValueError as e:
             p.error(f"{flag}: {e}")
     try:
-        colorizer = Colorizer.load(args.model, args.models_dir)
+        colorizer = Colorizer.load(args.model, args.models_dir, tta=args.tta)
         if args.hints:  # refused before any photo
             check_takes_hints(colorizer.model, [args.hints])
     except (ValueError, FileNotFoundError) as e:
@@ -235,6 +235,8 @@ def parser():
                    help="multiply the predicted chroma: 1 = as trained (default), 2 = twice as vivid, "
                         f"0 = gray; from 0 to {MAX_SATURATION:g}")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: gray | colour")
+    p.add_argument("--tta", action="store_true", help="average each prediction with the mirror image's "
+                   "(test-time augmentation): a little more accurate, twice the model's time (README)")
     p.add_argument("--hint", action="append", default=[], metavar="X,Y,COLOUR",
                    help="a colour hint for a hint model (colorizer_7): x, y in the photo's pixels from the top "
                         "left, and #rrggbb or a Matplotlib colour name; repeat for several")

@@ -56,3 +56,16 @@ def test_profile_groups_ops_by_the_layer_they_belong_to():
     assert dict(prof.group(totals)) == {"batch norm": 5.0, "convolution": 7.0, "loss": 3.0, "class head": 2.0,
                                         "dtype casts": 1.0, "ReLU": 4.0, "optimizer": 0.5}
     assert prof._op_type("_MklNativeConv2DBackpropFilter") == "Conv2DBackpropFilter"
+
+
+def test_tta_benchmark_scores_both_ways_on_the_same_photos(tmp_path):
+    tta = _load("tta")
+    model = models.get_model("colorizer_3")
+    kernel = model.get_layer("ab").kernel
+    kernel.assign(np.random.default_rng(0).normal(0, 0.5, kernel.shape).astype(np.float32))
+    model.save(tmp_path / "colorizer_3.keras")
+    rows = tta.compare("colorizer_3", synthetic_images(6, 40), str(tmp_path), warm=2)
+    assert set(rows) == {False, True}
+    for scores, means, ms in rows.values():
+        assert len(scores["psnr"]) == 6 and np.isfinite(means["psnr"]) and ms > 0
+    assert rows[True][1]["psnr"] != rows[False][1]["psnr"]  # the mirror changed the prediction

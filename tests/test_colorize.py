@@ -279,3 +279,30 @@ def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypat
     assert p.exists() and p == store.SHIPPED_DIR / "landscapes" / "colorizer_6.keras"
     with pytest.raises(store.ModelNotTrained, match="not trained yet"):
         store.resolve("landscapes/colorizer_6", models_dir=tmp_path / "mine")
+
+
+def test_tta_averages_the_photo_and_its_mirror_before_decoding(models_dir, tmp_path):
+    """--tta: the raw outputs of a photo and of its mirror image (mirrored back), averaged, then decoded:
+    a class head's probabilities stay a distribution; the command line gives what Python gives."""
+    bins = store.load(str(models_dir / "colorizer_4.keras"))
+    x = _photo(32, 32, seed=3)[None]
+    np.testing.assert_allclose(colorizer.predict(bins, x, decode=None, flip=True).sum(-1), 1.0, atol=1e-4)
+    model = models.get_model("colorizer_3")  # strong random chroma weights: far from mirror-symmetric
+    kernel = model.get_layer("ab").kernel
+    kernel.assign(np.random.default_rng(0).normal(0, 0.5, kernel.shape).astype(np.float32))
+    model.save(tmp_path / "colorizer_3.keras")
+    raw = colorizer.predict(model, x, decode=None)
+    mirrored = colorizer.predict(model, x[:, :, ::-1], decode=None)[:, :, ::-1]
+    np.testing.assert_allclose(colorizer.predict(model, x, decode=None, flip=True), (raw + mirrored) / 2, atol=1e-5)
+    assert np.abs(raw - mirrored).max() > 0.05  # the flip matters for this model
+    photo = _photo(40, 56, seed=4)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    assert colorize.main([str(tmp_path / "p.png"), "-m", "colorizer_3", "--models-dir", str(tmp_path),
+                          "-o", str(tmp_path / "out"), "--tta"]) == 0
+    tta = Colorizer.load("colorizer_3", tmp_path, tta=True).colorize_array(photo)
+    plain = Colorizer.load("colorizer_3", tmp_path).colorize_array(photo)
+    written = np.asarray(Image.open(tmp_path / "out" / "p_color.png"))
+    assert written.shape == photo.shape and np.abs(written.astype(int) - tta).max() <= 1
+    assert np.abs(tta.astype(int) - plain).max() > 2
+    with pytest.raises(ValueError, match="tta must be True or False, got 'yes'"):
+        Colorizer.load("colorizer_3", tmp_path, tta="yes")
