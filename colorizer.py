@@ -117,7 +117,7 @@ def predict(model, images, decode="ab", batch_size=256, codec_=None, size=None, 
         raise ValueError(f"Unknown decoding {decode!r}; choose one of: 'ab', 'rgb', None")
     check_takes_hints(model, hints)
     images = np.asarray(images)
-    chunk = max(1, CHUNK_PIXELS // int(np.prod(size or images.shape[1:3])))
+    chunk = max(1, CHUNK_PIXELS // (2 if flip else 1) // int(np.prod(size or images.shape[1:3])))  # flip: 2 outputs
     codec_ = codec_ or codec(model)  # built here, just before encoding: one pass through contracts.py
     out = []
     for i in range(0, len(images), chunk):

@@ -101,8 +101,8 @@ def check_options(name, options):
         unknown = [key for key in options if key not in MODELS]
         if unknown:
             raise ValueError(f"Training options keyed by model: unknown model {unknown[0]!r}; choose one of: "
-                             f"{', '.join(MODELS)}")
-        checked = {key: check_options(key, value or {}) for key, value in options.items()}
+                             f"{', '.join(MODELS)} (give options for every model, or keyed by model, not both)")
+        checked = {key: check_options(key, {} if value is None else value) for key, value in options.items()}
         return checked.get(name, {})
     defaults = inspect.signature(MODELS[name].builder).parameters
     checked = {}

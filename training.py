@@ -82,7 +82,7 @@ def precision_policy(precision):
         keras.mixed_precision.set_global_policy(previous)
 
 
-_read_json, _write_json, save_model, read_history = store.read_json, store.write_json, store.save_model, store.read_history
+_write_json, save_model, read_history = store.write_json, store.save_model, store.read_history
 
 
 RunExists, prepare_run = runfiles.RunExists, runfiles.prepare_run  # a run's files: decided in runfiles.py
@@ -91,7 +91,7 @@ RunExists, prepare_run = runfiles.RunExists, runfiles.prepare_run  # a run's fil
 def batch_size_for(model_name, batch_size=None, image_size=None):
     """The batch train() uses for `model_name` at training size `image_size`: `batch_size` when given,
     else the model's own at that size (models.ModelSpec.batch_size, where another batch reaches the
-    same validation loss sooner), else DEFAULTS["batch_size"]."""
+    same validation loss sooner), else (and for a size of None) DEFAULTS["batch_size"]."""
     if batch_size is not None:
         return batch_size
     return models.MODELS[model_name].batch_size.get(image_size, DEFAULTS["batch_size"])
@@ -182,30 +182,29 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
     data.Dataset) at `image_size` (default: the dataset's, 32 for CIFAR-10, 64 for folders) and
     write `<models_dir>[/<dataset>]/<name>.keras` and `.json`.
 
-    The data pipeline follows the model's I/O contract; the validation split (`val_fraction`,
-    seeded) comes out of the training set. Killed and started again with the same arguments,
-    the run continues from its last finished epoch. A finished run asked for more (`epochs` or
-    `max_minutes` changed) continues from its saved state with `resume="extend"` (history and
-    record continuous); any other change is refused (RunExists, one line naming each changed
-    argument) unless `overwrite=True`. `max_minutes` stops after the epoch in which the budget runs
-    out. `precision` ("auto", "float32", "bfloat16", "float16"; auto is bfloat16 on CPUs with native
-    bfloat16, else float32) and `jit_compile` (XLA) change how training computes, not what is saved:
-    the saved model is float32. `lr_schedule` "plateau" (default) halves the learning rate after 2
-    epochs without a better val_loss; "cosine" decays it along a half cosine over `max_minutes` (else
-    over `epochs`); "constant" keeps it. `strategy`: a tf.distribute.Strategy, or a name of
-    distribute.STRATEGIES ("multi-worker": one process per worker, configured by TF_CONFIG; each
-    trains on its shard, the chief saves). `model_options`: the model's training options
-    (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False` skips
-    choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
+    `batch_size` None: the model's own at that size (batch_size_for). The validation split (`val_fraction`,
+    seeded) comes out of the training set. Killed and started again with the same arguments (or no batch:
+    runfiles.prepare_run), it continues from its last epoch. A finished run asked for more (`epochs` or
+    `max_minutes` changed) continues from its saved state with `resume="extend"` (history and record
+    continuous); any other change is refused (RunExists, one line naming each changed argument) unless
+    `overwrite=True`. `max_minutes` stops after the epoch in which the budget runs out. `precision` ("auto",
+    "float32", "bfloat16", "float16"; auto is bfloat16 on CPUs with native bfloat16, else float32) and
+    `jit_compile` (XLA) change how training computes, not what is saved: the saved model is float32.
+    `lr_schedule` "plateau" (default) halves the learning rate after 2 epochs without a better val_loss;
+    "cosine" decays it along a half cosine over `max_minutes` (else over `epochs`); "constant" keeps it.
+    `strategy`: a tf.distribute.Strategy, or a name of distribute.STRATEGIES ("multi-worker": one process per
+    worker, configured by TF_CONFIG; each trains on its shard, the chief saves). `model_options`: the model's
+    training options (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False`
+    skips choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
     without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
+    spec = models.MODELS[model_name]  # an unknown name: the error that lists the names, before anything else
     dataset = datasets.get(data, data_dir)
     image_size = dataset.default_image_size if image_size is None else image_size
     dataset.check_image_size(image_size)
-    # not given, the batch is the model's own, or the one its run on disk took when that was the default
-    defaulted = {} if batch_size is not None else {"batch_size": {DEFAULTS["batch_size"]}}
-    batch_size = batch_size_for(model_name, batch_size, image_size)  # an unknown name: the error listing names
-    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule,
-                    resume, verbose)
+    # not given: the model's own, or its run's on disk made at a default then (128; colorizer_6's 64 at any size)
+    defaulted = {} if batch_size is not None else {"batch_size": {DEFAULTS["batch_size"], *spec.batch_size.values()}}
+    batch_size = batch_size_for(model_name, batch_size, image_size)
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule, resume, verbose)
     model_options = models.check_options(model_name, model_options)
     # before TensorFlow runs anything: MultiWorkerMirroredStrategy must exist first (TF_CONFIG checked)
     strategy, role = distribute.strategy_for(strategy, batch_size)
@@ -216,8 +215,8 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
                   learning_rate=learning_rate, val_fraction=val_fraction, jit_compile=bool(jit_compile),
                   precision=precision, lr_schedule=lr_schedule,
                   **({"model_options": model_options} if model_options else {}))  # records before options: equal
-    run = Run(models.MODELS[model_name], dataset, config, models_dir, strategy, verbose, role, calibrate)
-    return run.start(resume, overwrite, defaulted if role.count == 1 else {})  # workers: as configured
+    run = Run(spec, dataset, config, models_dir, strategy, verbose, role, calibrate)
+    return run.start(resume, overwrite, defaulted if role.count == 1 else {})  # several workers: as configured
 
 
 class Run:

@@ -122,8 +122,11 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
         models.check_options("colorizer_3", {"colorizer_6": {"neutral_weight": 99}, "colorizer_3": {}})  # all, up front
     with pytest.raises(ValueError, match=r"keyed by model: unknown model .colorizr_3.; choose one of: autoencoder_1"):
         models.check_options("colorizer_6", {"colorizer_6": {"neutral_weight": 3}, "colorizr_3": {}})
-    with pytest.raises(ValueError, match=r"colorizer_6's training options must be a dict.*got 3"):
-        models.check_options("colorizer_6", {"colorizer_6": 3})
+    for value in (3, 0):
+        with pytest.raises(ValueError, match=rf"colorizer_6's training options must be a dict.*got {value}"):
+            models.check_options("colorizer_6", {"colorizer_6": value})
+    with pytest.raises(ValueError, match=r"unknown model 'neutral_weight'.*not both"):
+        models.check_options("colorizer_6", {"neutral_weight": 3, "colorizer_6": {}})
 
 
 @pytest.mark.parametrize("options", [{"neutral_weight": 3.0}, {"colourfulness_weight": 0.2}])

@@ -712,3 +712,14 @@ def test_verbose_and_resume_are_refused_naming_what_is_allowed(tmp_path, capsys)
         training.main(["colorizer_3", "--verbose", "3", "--models-dir", str(tmp_path)])
     assert "invalid choice: '3'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_made_when_colorizer_6_took_64_at_every_size_is_kept(cifar_dir, tmp_path, capsys):
+    """For a while colorizer_6 defaulted to 64 at any size; at 32 px its default is 128 again. A run
+    made then, asked for again without a batch, is found at its batch, not refused or discarded."""
+    kw = dict(epochs=1, subset=100, data_dir=cifar_dir, models_dir=tmp_path, verbose=0, calibrate=False)
+    first = training.train("colorizer_6", batch_size=64, **kw)
+    assert training.batch_size_for("colorizer_6", image_size=32) == 128
+    rec = training.train("colorizer_6", **kw)  # no batch: the run on disk is the run asked for
+    assert rec["batch_size"] == 64 and rec["date"] == first["date"]
+    assert "Keeping the run's own batch_size 64 (the default is now 128)" in capsys.readouterr().out
