@@ -275,7 +275,7 @@ class Colorizer:
         if stride is None:
             if working_size not in (None, min(trained)):
                 raise WorkingSizeError(f"{self.name} has a fixed input size {trained[0]}x{trained[1]}; "
-                                 f"--working-size {working_size} is not possible")
+                                       f"--working-size {working_size} is not possible")
             return trained
         short = working_size or min(trained)
         cap = min(MAX_MODEL_PIXELS, STRIP_FACTOR * short * short)

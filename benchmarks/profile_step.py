@@ -151,8 +151,8 @@ def main():
     p.add_argument("--batch-size", type=int, default=None, help="default: each model's training batch")
     p.add_argument("--precision", default=training.DEFAULTS["precision"], choices=["auto", *training.PRECISIONS])
     args = p.parse_args()
-    settings = dict(training.DEFAULTS, batch_size=args.batch_size, precision=training.resolve_precision(args.precision))
-    settings.pop("epochs", None)
+    settings = dict(training.DEFAULTS, precision=training.resolve_precision(args.precision))
+    settings.pop("epochs", None)  # batch_size: each model's own, set below
     print(json.dumps(machine.describe()))
     batches = {name: training.batch_size_for(name, args.batch_size, args.image_size) for name in args.models}
     source = throughput.Source(args.steps * max(batches.values()) * 2, args.data, args.image_size)

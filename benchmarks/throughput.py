@@ -171,8 +171,7 @@ def main():
     for name in args.models:
         models.input_shape_for(name, size)  # unknown names and impossible sizes fail before any work
 
-    tuned = dict(batch_size=args.batch_size,  # None: each model's own (training.batch_size_for)
-                 jit_compile=args.jit or training.DEFAULTS["jit_compile"],
+    tuned = dict(jit_compile=args.jit or training.DEFAULTS["jit_compile"],
                  precision=training.resolve_precision(args.precision or training.DEFAULTS["precision"]))
     steps = 15 if args.quick else 60
     source = Source(4096 if args.quick else 16384, args.data, size)
@@ -184,7 +183,7 @@ def main():
     tuned_peak = host.get(f"matmul_gflops_{tuned['precision']}", peak)
     rows = []
     for name in args.models:
-        own = dict(tuned, batch_size=training.batch_size_for(name, args.batch_size, size))
+        own = dict(tuned, batch_size=training.batch_size_for(name, args.batch_size, size))  # None: the model's own
         settings = [("plain", PLAIN), ("tuned", own)] if args.compare else [("tuned", own)]
         result = {"model": name}
         for label, s in settings:

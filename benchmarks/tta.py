@@ -25,8 +25,9 @@ import metrics  # noqa: E402
 def compare(name, photos, models_dir, warm=8):
     """{False: plain, True: flip-averaged} -> (per-image scores, mean scores, ms per photo)."""
     truth, out = metrics.Reference(photos), {}
+    c = Colorizer.load(name, models_dir)  # loaded once; the flip is a setting of the prediction
     for tta in (False, True):
-        c = Colorizer.load(name, models_dir, tta=tta)
+        c.tta = tta
         c.colorize_array(photos[:warm])  # tracing and first calls, not counted
         t0 = time.perf_counter()
         pred = c.colorize_array(photos)
