@@ -12,7 +12,7 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 500  # issue 21: no module over ~450 lines
 # The modules from the bottom up, one concern each: a module imports only modules listed before it.
 LAYERS = ["machine", "setup_tf", "colour", "photos", "pipelines", "contracts", "metrics", "data", "heads", "blocks", "gan", "models", "store",
-          "runfiles", "distribute", "colorizer", "calibration", "plots", "evaluation", "callbacks", "training", "colorize"]
+          "runfiles", "distribute", "colorizer", "calibration", "plots", "evaluation", "callbacks", "settings", "training", "colorize"]
 
 
 def _tree(path):

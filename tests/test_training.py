@@ -13,6 +13,7 @@ import keras
 
 import colorizer
 import models
+import settings
 import store
 import training
 
@@ -208,9 +209,9 @@ def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(settings, "cpu_has_bf16", lambda: False)
     assert training.resolve_precision("auto") == "float32"  # emulated bfloat16 would be slower
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(settings, "cpu_has_bf16", lambda: True)
     import tensorflow as tf
     expected = "float32" if tf.config.list_logical_devices("GPU") else "bfloat16"
     assert training.resolve_precision("auto") == expected
@@ -223,15 +224,15 @@ def test_bfloat16_without_bfloat16_units_warns(monkeypatch, recwarn):
     import tensorflow as tf
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("a GPU computes bfloat16 itself")
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(settings, "cpu_has_bf16", lambda: False)
     with pytest.warns(UserWarning, match="'bfloat16' on a CPU without bfloat16 units .*'auto' picks float32"):
         assert training.resolve_precision("bfloat16") == "bfloat16"
     recwarn.clear()
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(settings, "cpu_has_bf16", lambda: True)
     assert training.resolve_precision("bfloat16") == "bfloat16"
     assert training.resolve_precision("float32") == "float32"
     assert not [w for w in recwarn if "bfloat16" in str(w.message)]
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(settings, "cpu_has_bf16", lambda: False)
     with training.precision_policy("bfloat16"):  # train() has warned already: the policy does not again
         pass
     assert not [w for w in recwarn if "bfloat16" in str(w.message)]
