@@ -56,6 +56,24 @@ def run(tree, model, extra, data, size, new, env=None):
     raise RuntimeError(f"{' '.join(cmd)} in {tree} (environment {env or {}}) failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
 
+def host_description():
+    """machine.describe(peak=False) of this host, asked of a child process: importing machine.py here
+    would turn oneDNN on for every child, "today" included (its revision never did)."""
+    code = "import json, machine; print(json.dumps(machine.describe(peak=False)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def row_machine(res, host):
+    """The machine of a measurement: its own description (this checkout's throughput.py), else, for
+    a revision that printed none ("today"), this host's with the peak that revision measured; its
+    oneDNN state is that revision's default, which it did not report (None)."""
+    if res.get("machine"):
+        return res["machine"]
+    return {**host, "onednn": None, "matmul_gflops_float32": res.get("machine_gflops")}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=2)
@@ -66,7 +84,7 @@ def main():
     p.add_argument("--levers", nargs="*", default=None, help="labels to run (default all)")
     args = p.parse_args()
     levers = [lv for lv in LEVERS if args.levers is None or lv[0] in args.levers]
-    results = {}
+    results, host = {}, host_description()
     with tempfile.TemporaryDirectory() as old:
         unpack(args.baseline, old)
         for r in range(args.rounds):
@@ -81,7 +99,7 @@ def main():
                     results.setdefault((model, label), []).append(ips)
                     print(json.dumps(dict(round=r, model=model, setting=label, train_images_per_s=ips,
                                           peak_share=res["peak_share"], settings=res["tuned_settings"],
-                                          machine=res.get("machine"))), flush=True)
+                                          machine=row_machine(res, host))), flush=True)
     print(f"\n{'model':12s} {'setting':26s} {'img/s (median)':>14s} {'vs today':>8s}")
     for model in args.models:
         base = statistics.median(results[model, "today"]) if (model, "today") in results else None

@@ -86,3 +86,15 @@ def test_conv_efficiency_counts_each_convolution_as_throughput_counts_the_model(
     assert rows["unet_up0a_conv"]["flop"] == 2 * 3 * eff.forward_flops(model.get_layer("unet_up0a_conv"))
     assert rows["unet_up0a_conv"]["input"] == [16, 16, 32] and rows["unet_up0a_conv"]["output"] == [16, 16, 16]
     assert all(row["ms"] > 0 for row in r["layers"]) and r["step_ms"] > 0 and 0 < r["conv_share_of_step"]
+
+
+def test_levers_names_the_machine_of_a_revision_that_did_not():
+    """A "today" row (a revision whose throughput.py printed no machine) carries this host's CPU, cores
+    and bfloat16 units, and the peak that revision measured; a row with its own machine keeps it."""
+    levers = _load("levers")
+    host = levers.host_description()
+    assert {"cpu", "cores", "avx512_bf16", "amx"} <= set(host) and "matmul_gflops_float32" not in host
+    today = levers.row_machine({"machine_gflops": 123.4, "tuned_train_images_per_s": 50.0}, host)
+    assert today["cpu"] == host["cpu"] and today["matmul_gflops_float32"] == 123.4 and today["onednn"] is None
+    own = {"cpu": "Another CPU", "cores": 8, "matmul_gflops_float32": 999.0}
+    assert levers.row_machine({"machine": own, "machine_gflops": 1.0}, host) == own
