@@ -5,12 +5,16 @@
 Why a model's training stays below a share of the peak: every Conv2D / Conv2DTranspose of the model is
 rebuilt alone (same configuration, the training defaults' number type) and timed on a random batch of
 its own input shape — forward, kernel gradient and input gradient (not for a layer fed by the model's
-input, whose gradient training never computes) — in a compiled function, median of `--repeats`. Its
-FLOPs are counted as throughput.py counts them (2 x multiply-adds, x3 for training), so the layers'
-GFLOP/s and shares of the float32 (or bfloat16) matmul peak measured in the same process add up to the
-model's. The whole training step (Keras's train_on_batch on in-memory random data of the same shape) is
-timed too: the convolutions' share of it, and the model's share of the peak. Prints a table per model
-and a JSON line (with machine.describe()); the README's Performance section quotes it.
+input, whose gradient training never computes) — in a compiled function, median of `--repeats`. FLOPs
+are counted as throughput.py counts them (2 x multiply-adds, for the forward pass and each gradient);
+shares are of the float32 (or bfloat16) matmul peak measured in the same process. The whole training
+step (Keras's train_on_batch on in-memory random data of the same shapes) is timed too: the
+convolutions' share of it, and the model's share of the peak (the layers' FLOPs over the step's time;
+throughput.py's count also has the first layer's input gradient). Each model trains at its own batch
+for the size (training.batch_size_for) unless `--batch-size` is given. Layers of one shape timed in
+separate processes scatter by 10-30 points, and the matmul peak is not a ceiling (a convolution can
+pass it): read the shares as rough. Prints a table per model and a JSON line (with
+machine.describe()); the README's Performance section quotes it.
 """
 import argparse
 import json
@@ -30,6 +34,10 @@ import keras  # noqa: E402
 import machine  # noqa: E402
 import models  # noqa: E402
 import training  # noqa: E402
+
+# the single-network colorizers with an L input and ab targets (time_step feeds those): colorizer_1/2
+# predict RGB, colorizer_5 is a GAN of two networks, colorizer_7 takes hint channels too
+MEASURED = ("colorizer_3", "colorizer_4", "colorizer_6")
 
 
 def conv_layers(model):
@@ -98,12 +106,11 @@ def measure(name, size, batch, repeats, peak):
                          peak_share=round(flops / s / 1e9 / peak, 3)))
     step = time_step(model, batch, repeats)
     conv_s = sum(r["ms"] for r in rows) / 1e3
-    conv_flops = sum(r["gflop"] for r in rows) * 1e9
-    model_flops = 3 * sum(forward_flops(layer) for layer in conv_layers(model)) * batch  # throughput.py's count
+    conv_flops = sum(r["flop"] for r in rows)
     return dict(model=name, image_size=size, batch_size=batch, layers=rows, step_ms=round(1e3 * step, 1),
                 images_per_s=round(batch / step, 1), conv_ms=round(1e3 * conv_s, 1),
                 conv_share_of_step=round(conv_s / step, 3), conv_peak_share=round(conv_flops / conv_s / 1e9 / peak, 3),
-                model_peak_share=round(model_flops / step / 1e9 / peak, 3))
+                model_peak_share=round(conv_flops / step / 1e9 / peak, 3))
 
 
 def print_table(r, peak):
@@ -121,15 +128,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="*", default=["colorizer_3"])
     p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=training.DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=int, default=None, help="default: each model's own at that size")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--precision", choices=["auto", *training.PRECISIONS], default=training.DEFAULTS["precision"])
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=training.DEFAULTS["precision"],
+                   help="a CPU's number types (float16 is for GPUs)")
     args = p.parse_args()
     for name in args.models:
-        if name not in models.MODELS or models.MODELS[name].family != "colorizer":
-            p.error(f"Unknown colorizer {name!r}; choose one of: "
-                    f"{', '.join(n for n, s in models.MODELS.items() if s.family == 'colorizer')}")
-    if args.image_size < 8 or args.image_size % 8 or args.batch_size < 1 or args.repeats < 1:
+        if name not in MEASURED:
+            p.error(f"Cannot measure {name!r}; choose one of: {', '.join(MEASURED)}")
+    if args.image_size < 8 or args.image_size % 8 or (args.batch_size or 1) < 1 or args.repeats < 1:
         p.error(f"--image-size must be a multiple of 8 (got {args.image_size}), --batch-size and --repeats "
                 f"at least 1 (got {args.batch_size}, {args.repeats})")
     precision = training.resolve_precision(args.precision)
@@ -137,7 +144,8 @@ def main():
     peak = host.get(f"matmul_gflops_{precision}", host["matmul_gflops_float32"])
     with training.precision_policy(precision):
         for name in args.models:
-            r = measure(name, args.image_size, args.batch_size, args.repeats, peak)
+            batch = training.batch_size_for(name, args.batch_size, args.image_size)
+            r = measure(name, args.image_size, batch, args.repeats, peak)
             print_table(r, peak)
             print(json.dumps({**r, "precision": precision, "peak_gflops": peak, "machine": host}))
 

@@ -85,7 +85,23 @@ def test_conv_efficiency_counts_each_convolution_as_throughput_counts_the_model(
     assert rows["unet_down0a_conv"]["flop"] == 2 * 2 * eff.forward_flops(first)  # batch 2, x2
     assert rows["unet_up0a_conv"]["flop"] == 2 * 3 * eff.forward_flops(model.get_layer("unet_up0a_conv"))
     assert rows["unet_up0a_conv"]["input"] == [16, 16, 32] and rows["unet_up0a_conv"]["output"] == [16, 16, 16]
+    # a transposed conv scatters each of its input pixels (16x16 out of 8x8 at 32 -> 16 channels)
+    assert rows["unet_up0_upconv"]["flop"] == 2 * 3 * (2 * 8 * 8 * 9 * 32 * 16)
     assert all(row["ms"] > 0 for row in r["layers"]) and r["step_ms"] > 0 and 0 < r["conv_share_of_step"]
+    flop = sum(row["flop"] for row in r["layers"])
+    assert r["conv_peak_share"] == pytest.approx(flop / (r["conv_ms"] / 1e3) / 1e9 / 100.0, rel=0.05, abs=1e-3)
+    assert r["model_peak_share"] == pytest.approx(flop / (r["step_ms"] / 1e3) / 1e9 / 100.0, rel=0.05, abs=1e-3)
+
+
+@pytest.mark.parametrize("argv, message", [(["colorizer_5"], "Cannot measure 'colorizer_5'; choose one of: colorizer_3"),
+                                           (["--image-size", "60"], "--image-size must be a multiple of 8 (got 60)"),
+                                           (["--precision", "float16"], "invalid choice: 'float16'")])
+def test_conv_efficiency_refuses_what_it_cannot_measure(argv, message, monkeypatch, capsys):
+    eff = _load("conv_efficiency")
+    monkeypatch.setattr("sys.argv", ["conv_efficiency.py", *argv])
+    with pytest.raises(SystemExit):
+        eff.main()
+    assert message in capsys.readouterr().err
 
 
 def test_levers_names_the_machine_of_a_revision_that_did_not():
@@ -96,5 +112,22 @@ def test_levers_names_the_machine_of_a_revision_that_did_not():
     assert {"cpu", "cores", "avx512_bf16", "amx"} <= set(host) and "matmul_gflops_float32" not in host
     today = levers.row_machine({"machine_gflops": 123.4, "tuned_train_images_per_s": 50.0}, host)
     assert today["cpu"] == host["cpu"] and today["matmul_gflops_float32"] == 123.4 and today["onednn"] is None
+    bf16 = levers.row_machine({"machine_gflops": 300.0, "machine_gflops_tuned_precision": 1200.0,
+                               "tuned_settings": {"precision": "bfloat16"}}, host)
+    assert bf16["matmul_gflops_float32"] == 300.0 and bf16["matmul_gflops_bfloat16"] == 1200.0
     own = {"cpu": "Another CPU", "cores": 8, "matmul_gflops_float32": 999.0}
     assert levers.row_machine({"machine": own, "machine_gflops": 1.0}, host) == own
+
+
+def test_guided_upsampling_follows_the_guide_and_keeps_flat_chroma():
+    gu = _load("guided_upsampling")
+    guide = np.zeros((1, 16, 16), np.float32)
+    guide[:, :, 8:] = 1.0  # an edge down the middle
+    flat = np.full((1, 16, 16), 0.3, np.float32)
+    np.testing.assert_allclose(gu.guided_filter(guide, flat, 2, 1e-3), flat, atol=1e-5)  # nothing to move
+    blurred = np.tile(np.linspace(-1, 1, 16, dtype=np.float32), (1, 16, 1))  # chroma smeared across the edge
+    out = gu.guided_filter(guide, blurred, 3, 1e-4)
+    # within a window on one side the guide is constant: chroma flattens there and steps at the edge
+    assert np.ptp(out[0, :, :5]) < np.ptp(blurred[0, :, :5]) and out[0, 0, 8] - out[0, 0, 7] > blurred[0, 0, 8] - blurred[0, 0, 7]
+    up = gu.upsample(np.zeros((2, 4, 6, 2), np.float32) + 0.5, 8, 12)
+    assert up.shape == (2, 8, 12, 2) and np.allclose(up, 0.5)
