@@ -74,10 +74,16 @@ def parse_hints(hint_args, hints_file=None):
     ValueError naming a malformed one. Whether each is inside a photo is checked per photo."""
     hints = []
     for text in hint_args:
-        parts = text.split(",", 2)
-        if len(parts) != 3 or not all(v.strip().lstrip("-").isdigit() for v in parts[:2]):
-            raise ValueError(f"--hint {text!r} is not X,Y,COLOUR (e.g. 120,45,#3fa7b5 or 30,200,purple)")
-        hints.append((int(parts[0]), int(parts[1]), parts[2].strip()))
+        parts = [v.strip() for v in text.split(",")]
+        if len(parts) not in (3, 5) or not all(v.lstrip("-").isdigit() for v in parts[:2]):
+            raise ValueError(f"--hint {text!r} is not X,Y,COLOUR (e.g. 120,45,#3fa7b5, 30,200,purple or "
+                             f"30,200,0.5,0.2,0.8: an RGB triple in [0, 1])")
+        try:  # X,Y,R,G,B: the colour as three numbers
+            colour_ = tuple(float(v) for v in parts[2:]) if len(parts) == 5 else parts[2]
+        except ValueError:
+            raise ValueError(f"--hint {text!r}: an RGB colour is three numbers in [0, 1], got {','.join(parts[2:])!r}") \
+                from None
+        hints.append((int(parts[0]), int(parts[1]), colour_))
     if hints_file:
         try:
             items = json.loads(pathlib.Path(hints_file).read_text())
@@ -227,7 +233,9 @@ def parser():
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help=f"a colorizer: <dataset>/<name> for one trained on photos (default {DEFAULT_MODEL}), "
                         f"a CIFAR-10 name ({', '.join(COLORIZERS)}), or a .keras file")
-    p.add_argument("--models-dir", default=store.MODELS_DIR)
+    p.add_argument("--models-dir", default=store.MODELS_DIR,
+                   help=f"where named models are found (default {store.MODELS_DIR}, the published ones; "
+                        f"training.py saves yours in {store.TRAIN_DIR})")
     p.add_argument("-o", "--outdir", default="colorized")
     p.add_argument("--working-size", type=int, default=None,
                    help="short side, in pixels, at which the model predicts chroma (default: its training size)")
@@ -239,7 +247,7 @@ def parser():
                    "(test-time augmentation): a little more accurate, twice the model's time (README)")
     p.add_argument("--hint", action="append", default=[], metavar="X,Y,COLOUR",
                    help="a colour hint for a hint model (colorizer_7): x, y in the photo's pixels from the top "
-                        "left, and #rrggbb or a Matplotlib colour name; repeat for several")
+                        "left, and #rrggbb, a Matplotlib colour name or R,G,B in [0, 1]; repeat for several")
     p.add_argument("--hints", metavar="FILE", help='colour hints from a JSON list of {"x": .., "y": .., "color": ..}')
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p

@@ -128,7 +128,8 @@ def resolve_folder(data):
     root = pathlib.Path(data)
     if not root.is_dir():
         hint = f" (set ${LANDSCAPES_ENV} to a folder of landscape photos)" if data == "landscapes" else ""
-        raise FileNotFoundError(f"Dataset '{data}' is neither one of {', '.join(DATASETS)} nor an existing folder{hint}.")
+        raise FileNotFoundError(f"Dataset '{data}' is neither one of {', '.join(DATASETS)}, landscapes (${LANDSCAPES_ENV}) "
+                                f"nor an existing folder{hint}.")
     return root
 
 

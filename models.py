@@ -116,7 +116,8 @@ def check_options(name, options):
         except (TypeError, ValueError):
             v = float("nan")
         if not low <= v <= high:
-            raise ValueError(f"{name} option {key}={value!r} is out of range: it must be a number from {low:g} "
+            what = "is out of range" if v == v else "is not a number"  # NaN: what float() could not read
+            raise ValueError(f"{name} option {key}={value!r} {what}: it must be a number from {low:g} "
                              f"to {high:g} (default {defaults[key].default:g})")
         if v != defaults[key].default:
             checked[key] = v

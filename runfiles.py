@@ -51,7 +51,8 @@ def prepare_run(model_name, config, paths, resume, overwrite, defaulted=None):
                 state.pop(k, None)
             write_json(paths["state"], state)
             write_json(paths["config"], config)
-            print(f"Extending {model_name} ({_changes(changed)}) from its {state['epochs_done']} epochs.", flush=True)
+            done = state["epochs_done"]
+            print(f"Extending {model_name} ({_changes(changed)}) from its {done} epoch{'' if done == 1 else 's'}.", flush=True)
             return True, None
         raise RunExists(_refusal(model_name, paths, told, resume == "extend" and not kept))
     if previous and not state.get("finished"):

@@ -73,16 +73,20 @@ def required_models(name, models_dir=MODELS_DIR, dataset=data.DEFAULT):
     return out
 
 
-def resolve(name_or_path, models_dir=MODELS_DIR):
-    """A saved model's path from `colorizer_3`, `landscapes/colorizer_6` or a `.keras` path."""
+def resolve(name_or_path, models_dir=MODELS_DIR, family=None):
+    """A saved model's path from `colorizer_3`, `landscapes/colorizer_6` or a `.keras` path (an unknown
+    name is refused listing the names, of `family` when given)."""
     p = pathlib.Path(str(name_or_path))
     if p.suffix == ".keras":
         if not p.exists():
             raise FileNotFoundError(f"Model file '{p}' does not exist.")
         return p
     dataset, _, name = str(name_or_path).rpartition("/")
+    if name in models.MODELS and family is not None and models.MODELS[name].family != family:
+        check_family(name_or_path, name, family)
     if name not in models.MODELS:
-        raise ValueError(f"Unknown model '{name_or_path}'; choose one of: {', '.join(models.MODELS)} "
+        names = models.list_models(family) if family else list(models.MODELS)
+        raise ValueError(f"Unknown {family or 'model'} '{name_or_path}'; choose one of: {', '.join(names)} "
                          f"(optionally as <dataset>/<name>, e.g. landscapes/colorizer_6), or a .keras path")
     p = path(name, models_dir, dataset or data.DEFAULT)
     if not p.exists() and str(models_dir) == MODELS_DIR:  # the default, run from another directory
@@ -90,6 +94,10 @@ def resolve(name_or_path, models_dir=MODELS_DIR):
         p = shipped if shipped.exists() else p
     if not p.exists():
         data_arg = f" --data {dataset}" if dataset else ""
+        if str(models_dir) == MODELS_DIR:  # not published: train your own where yours go, never into saved_models
+            raise ModelNotTrained(f"{name_or_path} is not among the published models ({p} does not exist). Train your "
+                                  f"own with:\n    python training.py {name}{data_arg}\nand load it from {TRAIN_DIR} "
+                                  f"(colorize.py --models-dir {TRAIN_DIR}; models_dir=\"{TRAIN_DIR}\" in Python)")
         raise ModelNotTrained(f"{name_or_path} is not trained yet ({p} does not exist). Train it with:\n"
                               f"    python training.py {name}{data_arg} --models-dir {models_dir}")
     return p
@@ -105,7 +113,7 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
     holding an inner model with its own fixed input (colorizer_2)."""
     import keras
     import tensorflow as tf
-    p = resolve(name_or_path, models_dir)
+    p = resolve(name_or_path, models_dir, family)
     if not zipfile.is_zipfile(p):
         raise ValueError(f"'{p}' exists but is not a .keras model file (not a zip archive)")
     # read before Keras builds the model, so that nothing here runs between its layers' code and the
@@ -118,9 +126,8 @@ def load(name_or_path, models_dir=MODELS_DIR, family=None, any_size=False):
     if model.name not in models.MODELS:
         raise ValueError(f"'{p}' holds a model named '{model.name}', which is not a registered model "
                          f"({', '.join(models.MODELS)})")
-    if family is not None and models.MODELS[model.name].family != family:
-        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[model.name].family)}, not {_article(family)}; "
-                         f"choose one of: {', '.join(models.list_models(family))}")
+    if family is not None and models.MODELS[model.name].family != family:  # only then a call: the photo's path
+        check_family(name_or_path, model.name, family)
     if not any_size:
         return model
     runner = forward = None
@@ -177,6 +184,13 @@ def resized(model, height=None, width=None):
     except Exception:  # noqa: BLE001 - a model that cannot be rebuilt this way is rebuilt by its builder
         return None
     return copy
+
+
+def check_family(name_or_path, name, family):
+    """Refuse registered model `name` (what `name_or_path` holds) unless it is of `family` (None: any)."""
+    if family is not None and models.MODELS[name].family != family:
+        raise ValueError(f"'{name_or_path}' is {_article(models.MODELS[name].family)}, not {_article(family)}; "
+                         f"choose one of: {', '.join(models.list_models(family))}")
 
 
 def _article(family):

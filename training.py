@@ -38,6 +38,7 @@ from settings import (DEFAULTS, LR_SCHEDULES, PRECISIONS, VERBOSE, batch_size_fo
                       cpu_has_bf16, precision_policy, resolve_precision)
 
 _write_json, save_model, read_history = store.write_json, store.save_model, store.read_history
+VAL_FRACTION = 0.1  # of the training set, the validation split (train()'s default; the command line's)
 RunExists, prepare_run = runfiles.RunExists, runfiles.prepare_run  # a run's files: decided in runfiles.py
 
 
@@ -90,7 +91,7 @@ def keep_best(model_name, model, best_path, input_shape, kwargs, fitted_here=Tru
 
 def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=None,
           data=datasets.DEFAULT, image_size=None, data_dir=None, subset=None, models_dir=store.TRAIN_DIR, seed=0,
-          resume=True, overwrite=False, learning_rate=None, val_fraction=0.1, jit_compile=DEFAULTS["jit_compile"],
+          resume=True, overwrite=False, learning_rate=None, val_fraction=VAL_FRACTION, jit_compile=DEFAULTS["jit_compile"],
           precision=DEFAULTS["precision"], strategy=None, verbose="auto", lr_schedule=DEFAULTS["lr_schedule"],
           model_options=None, calibrate=True):
     """Train `model_name` on `data` ('cifar10', a folder of photos such as the landscapes, or a
@@ -112,18 +113,11 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
     training options (models.ModelSpec.options, e.g. colorizer_6's {"neutral_weight": 4}). `calibrate=False`
     skips choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
     without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
-    spec = models.MODELS[model_name]  # an unknown name: the error that lists the names, before anything else
-    dataset = datasets.get(data, data_dir)
-    image_size = dataset.default_image_size if image_size is None else image_size
-    dataset.check_image_size(image_size)
-    # not given: the model's own, or its run's on disk made at a default then (128; colorizer_6's 64 at any size)
-    defaulted = {} if batch_size is not None else {"batch_size": {DEFAULTS["batch_size"], *spec.batch_size.values()}}
-    batch_size = batch_size_for(model_name, batch_size, image_size)
-    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule, resume, verbose)
-    model_options = models.check_options(model_name, model_options)
+    spec, dataset, image_size, batch_size, defaulted, model_options = check_call(
+        model_name, data, data_dir, image_size, batch_size, epochs, subset, val_fraction, max_minutes, seed,
+        learning_rate, lr_schedule, resume, verbose, model_options)
     # before TensorFlow runs anything: MultiWorkerMirroredStrategy must exist first (TF_CONFIG checked)
     strategy, role = distribute.strategy_for(strategy, batch_size)
-    models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
     precision = resolve_precision(precision)  # before anything is written
     config = dict(model_name=model_name, data=dataset.name, image_size=image_size, epochs=epochs,
                   batch_size=batch_size, max_minutes=max_minutes, subset=subset, seed=seed,
@@ -132,6 +126,23 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
                   **({"model_options": model_options} if model_options else {}))  # records before options: equal
     run = Run(spec, dataset, config, models_dir, strategy, verbose, role, calibrate)
     return run.start(resume, overwrite, defaulted if role.count == 1 else {})  # several workers: as configured
+
+
+def check_call(model_name, data, data_dir, image_size, batch_size, epochs, subset, val_fraction, max_minutes, seed,
+               learning_rate, lr_schedule, resume, verbose, model_options):
+    """train()'s arguments checked and resolved, before TensorFlow runs anything (training.py's command
+    line checks every model's this way before training the first): (spec, dataset, image_size,
+    batch_size, defaulted, model_options), or a ValueError / FileNotFoundError naming the value."""
+    spec = models.MODELS[model_name]  # an unknown name: the error that lists the names, before anything else
+    dataset = datasets.get(data, data_dir)
+    image_size = dataset.default_image_size if image_size is None else image_size
+    dataset.check_image_size(image_size)
+    # not given: the model's own, or its run's on disk made at a default then (128; colorizer_6's 64 at any size)
+    defaulted = {} if batch_size is not None else {"batch_size": {DEFAULTS["batch_size"], *spec.batch_size.values()}}
+    batch_size = batch_size_for(model_name, batch_size, image_size)
+    check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule, resume, verbose)
+    models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
+    return spec, dataset, image_size, batch_size, defaulted, models.check_options(model_name, model_options)
 
 
 class Run:
@@ -349,7 +360,7 @@ def parse_options(parser, items, names):
     return options
 
 
-def main(argv=None):
+def parser():
     p = argparse.ArgumentParser(description="Train a registered model on CIFAR-10 or a folder of photos.")
     p.add_argument("model", nargs="+", help=f"one or more of: {', '.join(models.MODELS)}")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
@@ -387,6 +398,11 @@ def main(argv=None):
     p.add_argument("--extend", dest="resume", action="store_const", const="extend",
                    help="continue a finished run to the new --epochs / --max-minutes")
     p.add_argument("--verbose", default="auto", choices=list(map(str, VERBOSE)), help="lines: one printed line per epoch")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     args = p.parse_args(argv)
     for name in args.model:
         if name not in models.MODELS:
@@ -397,6 +413,13 @@ def main(argv=None):
         try:
             distribute.read_tf_config()
         except ValueError as e:
+            p.error(str(e))
+    for name in args.model:  # every model's arguments, before the first trains: a usage error, not a traceback
+        try:
+            check_call(name, args.data, args.data_dir, args.image_size, args.batch_size, args.epochs, args.subset,
+                       VAL_FRACTION, args.max_minutes, args.seed, args.learning_rate, args.lr_schedule, args.resume, verbose,
+                       options)
+        except (ValueError, FileNotFoundError) as e:
             p.error(str(e))
     for name in args.model:
         try:

@@ -126,7 +126,7 @@ def print_table(r, peak):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="*", default=["colorizer_3"])
+    p.add_argument("models", nargs="*", default=["colorizer_3"], help=f"any of {', '.join(MEASURED)} (default colorizer_3)")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=None, help="default: each model's own at that size")
     p.add_argument("--repeats", type=int, default=5)

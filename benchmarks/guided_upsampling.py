@@ -70,9 +70,14 @@ def main():
     args = p.parse_args()
     if min(args.radii) < 1 or not args.eps > 0:
         p.error(f"--radii must be at least 1 and --eps above 0, got {args.radii} and {args.eps}")
-    path = store.resolve(args.model, args.models_dir)
-    c, cfg = Colorizer.load(path), store.record(path)["config"]
-    sets = data.get(cfg["data"]).training_sets(models.MODELS[c.name].contract, cfg["image_size"], cfg["subset"],
+    try:  # the model and its data ('landscapes': $LANDSCAPES_DIR), before anything runs
+        path = store.resolve(args.model, args.models_dir, "colorizer")
+        cfg = store.record(path)["config"]
+        dataset = data.get(cfg["data"])
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+    c = Colorizer.load(path)
+    sets = dataset.training_sets(models.MODELS[c.name].contract, cfg["image_size"], cfg["subset"],
                                                cfg["seed"], cfg["val_fraction"], cfg["batch_size"])
     photos = sets.calib_images()
     ab_small = np.concatenate([c.chroma(photos[i:i + 64]) for i in range(0, len(photos), 64)])  # as colorize.py

@@ -155,9 +155,14 @@ def test_untrained_model_says_how_to_train(tmp_path):
     assert f"python training.py colorizer_5 --models-dir {tmp_path}" in r.stderr
 
 
-def test_autoencoder_is_not_a_colorizer(models_dir):
-    with pytest.raises(ValueError, match="autoencoder_1"):
+def test_autoencoder_is_not_a_colorizer(models_dir, tmp_path):
+    with pytest.raises(ValueError, match="'autoencoder_1' is an autoencoder, not a colorizer; choose one of: colorizer_1"):
         colorize.load_colorizer("autoencoder_1", models_dir)
+    with pytest.raises(ValueError, match="autoencoder_2"):  # refused by its name, whether trained or not
+        colorize.load_colorizer("autoencoder_2", tmp_path)
+    with pytest.raises(ValueError, match=r"Unknown colorizer 'bogus'; choose one of: colorizer_1, colorizer_2, ") as e:
+        colorize.load_colorizer("bogus", models_dir)
+    assert "autoencoder" not in str(e.value).split("(")[0]  # only what colorize.py can use is offered
     with pytest.raises(ValueError, match="autoencoder, not a colorizer; choose one of: colorizer_1, colorizer_2"):
         colorize.load_colorizer(str(models_dir / "autoencoder_1.keras"))
 
@@ -279,6 +284,12 @@ def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypat
     assert p.exists() and p == store.SHIPPED_DIR / "landscapes" / "colorizer_6.keras"
     with pytest.raises(store.ModelNotTrained, match="not trained yet"):
         store.resolve("landscapes/colorizer_6", models_dir=tmp_path / "mine")
+    # a model that is not published: train your own into runs/models, never into saved_models
+    with pytest.raises(store.ModelNotTrained, match=r"(?s)landscapes/colorizer_5 is not among the published models .*"
+                                                    r"python training.py colorizer_5 --data landscapes\n.*"
+                                                    r"--models-dir runs/models") as e:
+        store.resolve("landscapes/colorizer_5")
+    assert "--models-dir saved_models" not in str(e.value)
 
 
 def test_tta_averages_the_photo_and_its_mirror_before_decoding(models_dir, tmp_path):

@@ -120,6 +120,9 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
     assert models.check_options("colorizer_3", per_model) == {}
     with pytest.raises(ValueError, match=r"colorizer_6 option neutral_weight=99 is out of range"):
         models.check_options("colorizer_3", {"colorizer_6": {"neutral_weight": 99}, "colorizer_3": {}})  # all, up front
+    with pytest.raises(ValueError, match=r"colorizer_6 option neutral_weight='abc' is not a number: it must be a number "
+                                         r"from 0.1 to 10"):
+        models.check_options("colorizer_6", {"neutral_weight": "abc"})
     with pytest.raises(ValueError, match=r"keyed by model: unknown model .colorizr_3.; choose one of: autoencoder_1"):
         models.check_options("colorizer_6", {"colorizer_6": {"neutral_weight": 3}, "colorizr_3": {}})
     for value in (3, 0):

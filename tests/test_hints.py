@@ -88,7 +88,15 @@ def test_command_line_hints(tmp_path, hint_model, capsys):
     assert Image.open(tmp_path / "o1" / "p_color.png").size == (50, 40)
     assert colorize.main(base + ["-o", str(tmp_path / "o2"), "--hint", "60,5,red"]) == 1  # outside this photo
     assert "x=60, y=5 is outside the 50x40 photo" in capsys.readouterr().err
+    # an RGB triple on the command line is the same colour as its #rrggbb
+    assert colorize.parse_hints(["10,20,0.25,0.655,0.71"]) == [(10, 20, (0.25, 0.655, 0.71))]
+    assert colorize.main(base + ["-o", str(tmp_path / "o4"), "--hint", "10,20,0.2471,0.6549,0.7098"]) == 0
+    assert colorize.main(base + ["-o", str(tmp_path / "o5"), "--hint", "10,20,#3fa7b5"]) == 0  # (63, 167, 181)
+    as_triple, as_hex = (np.asarray(Image.open(tmp_path / o / "p_color.png"), int) for o in ("o4", "o5"))
+    assert np.abs(as_triple - as_hex).max() <= 1
     for bad, match in [(["--hint", "10;20;red"], "is not X,Y,COLOUR"), (["--hint", "1,2,nocolour"], "not a colour"),
+                       (["--hint", "1,2,0.5,x,0.1"], "an RGB colour is three numbers in [0, 1], got '0.5,x,0.1'"),
+                       (["--hint", "1,2,0.5,0.2"], "is not X,Y,COLOUR"), (["--hint", "1,2,0.5,2,0.1"], "0.5, 2.0, 0.1"),
                        (["-m", "colorizer_3", "--hint", "1,2,red"], "does not take colour hints")]:
         with pytest.raises(SystemExit):
             colorize.main(base + ["-o", str(tmp_path / "o3")] + bad)

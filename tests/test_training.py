@@ -279,6 +279,24 @@ def test_cli_refusal_is_one_line_without_traceback(cifar_dir, tmp_path, capsys):
     assert store.record(tmp_path / "autoencoder_3.keras")["epochs_run"] == 2
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "-4"], "batch_size must be a whole number >= 1, got -4"),
+    (["--epochs", "0"], "epochs must be a whole number >= 1, got 0"),
+    (["--max-minutes", "-1"], "max_minutes must be None or a number of minutes > 0, got -1.0"),
+    (["--data", "landscapes", "--image-size", "30"], "cannot be built for image_size 30: it needs a multiple of 8"),
+    (["--data", "no/such/folder"], "Dataset 'no/such/folder' is neither one of cifar10"),
+])
+def test_cli_refuses_bad_arguments_as_usage_errors_before_any_training(argv, message, tmp_path, capsys, monkeypatch):
+    """Checked for every model named, before the first trains: one line and exit status 2, no traceback
+    (autoencoder_3 first: it is valid, and must not train before colorizer_3's arguments are refused)."""
+    monkeypatch.setenv("LANDSCAPES_DIR", str(tmp_path))  # a folder: the size, not the data, is what is wrong
+    with pytest.raises(SystemExit) as e:
+        training.main(["autoencoder_3", "colorizer_3", "--models-dir", str(tmp_path / "m"), *argv])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()  # nothing written
+
+
 def test_small_runs_read_right_plural_and_a_one_epoch_plot_has_whole_epoch_ticks(capsys):
     import plots
     training.announce(dict(model_name="m", data="d", image_size=32, epochs=1, max_minutes=1), {"final": "x"}, "lines")
