@@ -93,9 +93,11 @@ def hint_ab(colour):
     from matplotlib.colors import to_rgb
     try:
         rgb = np.asarray(to_rgb(colour), np.float64)
+        if not np.all(np.isfinite(rgb)):  # to_rgb lets a NaN through its range check
+            raise ValueError
     except (ValueError, TypeError):
-        raise ValueError(f"hint colour {colour!r} is not a colour; use #rrggbb or a Matplotlib colour name "
-                         f"(e.g. 'turquoise')") from None
+        raise ValueError(f"hint colour {colour!r} is not a colour; use #rrggbb, a Matplotlib colour name "
+                         f"(e.g. 'turquoise') or an RGB triple in [0, 1]") from None
     a, b = rgb_to_lab((rgb * 255 + 0.5).astype(np.uint8)[None, None, None])[0, 0, 0, 1:]
     return float(a), float(b)
 

@@ -123,13 +123,15 @@ LANDSCAPES_ENV = "LANDSCAPES_DIR"
 
 def resolve_folder(data):
     """`data` as an existing folder: a path, or 'landscapes' for $LANDSCAPES_DIR."""
-    if data == "landscapes" and os.environ.get(LANDSCAPES_ENV):
-        data = os.environ[LANDSCAPES_ENV]
-    root = pathlib.Path(data)
+    folder = os.environ.get(LANDSCAPES_ENV) if data == "landscapes" else None
+    root = pathlib.Path(folder or data)
     if not root.is_dir():
-        hint = f" (set ${LANDSCAPES_ENV} to a folder of landscape photos)" if data == "landscapes" else ""
-        raise FileNotFoundError(f"Dataset '{data}' is neither one of {', '.join(DATASETS)}, landscapes (${LANDSCAPES_ENV}) "
-                                f"nor an existing folder{hint}.")
+        if data == "landscapes":
+            why = f"${LANDSCAPES_ENV}={folder} is not a folder" if folder else f"${LANDSCAPES_ENV} is not set"
+            raise FileNotFoundError(f"Dataset 'landscapes' is read from ${LANDSCAPES_ENV}, a folder of landscape "
+                                    f"photos: {why}.")
+        raise FileNotFoundError(f"Dataset '{data}' is neither one of {', '.join(DATASETS)}, landscapes "
+                                f"(${LANDSCAPES_ENV}) nor an existing folder.")
     return root
 
 

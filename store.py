@@ -94,7 +94,7 @@ def resolve(name_or_path, models_dir=MODELS_DIR, family=None):
         p = shipped if shipped.exists() else p
     if not p.exists():
         data_arg = f" --data {dataset}" if dataset else ""
-        if str(models_dir) == MODELS_DIR:  # not published: train your own where yours go, never into saved_models
+        if is_published(models_dir):  # not published: train your own where yours go, never into saved_models
             raise ModelNotTrained(f"{name_or_path} is not among the published models ({p} does not exist). Train your "
                                   f"own with:\n    python training.py {name}{data_arg}\nand load it from {TRAIN_DIR} "
                                   f"(colorize.py --models-dir {TRAIN_DIR}; models_dir=\"{TRAIN_DIR}\" in Python)")
@@ -184,6 +184,11 @@ def resized(model, height=None, width=None):
     except Exception:  # noqa: BLE001 - a model that cannot be rebuilt this way is rebuilt by its builder
         return None
     return copy
+
+
+def is_published(models_dir):
+    """Whether `models_dir` names the published models' folder (saved_models, however written)."""
+    return pathlib.Path(models_dir) == pathlib.Path(MODELS_DIR) or pathlib.Path(models_dir).resolve() == SHIPPED_DIR.resolve()
 
 
 def check_family(name_or_path, name, family):

@@ -114,8 +114,9 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
     skips choosing colorizer_6's decoding on validation photos after training, for quick tries (asked again
     without it, the finished run is calibrated then). `verbose="lines"`: a line per epoch. Returns the record."""
     spec, dataset, image_size, batch_size, defaulted, model_options = check_call(
-        model_name, data, data_dir, image_size, batch_size, epochs, subset, val_fraction, max_minutes, seed,
-        learning_rate, lr_schedule, resume, verbose, model_options)
+        model_name, data=data, data_dir=data_dir, image_size=image_size, batch_size=batch_size, epochs=epochs,
+        subset=subset, val_fraction=val_fraction, max_minutes=max_minutes, seed=seed, learning_rate=learning_rate,
+        lr_schedule=lr_schedule, resume=resume, verbose=verbose, model_options=model_options)
     # before TensorFlow runs anything: MultiWorkerMirroredStrategy must exist first (TF_CONFIG checked)
     strategy, role = distribute.strategy_for(strategy, batch_size)
     precision = resolve_precision(precision)  # before anything is written
@@ -128,7 +129,7 @@ def train(model_name, epochs=DEFAULTS["epochs"], batch_size=None, max_minutes=No
     return run.start(resume, overwrite, defaulted if role.count == 1 else {})  # several workers: as configured
 
 
-def check_call(model_name, data, data_dir, image_size, batch_size, epochs, subset, val_fraction, max_minutes, seed,
+def check_call(model_name, *, data, data_dir, image_size, batch_size, epochs, subset, val_fraction, max_minutes, seed,
                learning_rate, lr_schedule, resume, verbose, model_options):
     """train()'s arguments checked and resolved, before TensorFlow runs anything (training.py's command
     line checks every model's this way before training the first): (spec, dataset, image_size,
@@ -416,9 +417,10 @@ def main(argv=None):
             p.error(str(e))
     for name in args.model:  # every model's arguments, before the first trains: a usage error, not a traceback
         try:
-            check_call(name, args.data, args.data_dir, args.image_size, args.batch_size, args.epochs, args.subset,
-                       VAL_FRACTION, args.max_minutes, args.seed, args.learning_rate, args.lr_schedule, args.resume, verbose,
-                       options)
+            check_call(name, data=args.data, data_dir=args.data_dir, image_size=args.image_size,
+                       batch_size=args.batch_size, epochs=args.epochs, subset=args.subset, val_fraction=VAL_FRACTION,
+                       max_minutes=args.max_minutes, seed=args.seed, learning_rate=args.learning_rate,
+                       lr_schedule=args.lr_schedule, resume=args.resume, verbose=verbose, model_options=options)
         except (ValueError, FileNotFoundError) as e:
             p.error(str(e))
     for name in args.model:

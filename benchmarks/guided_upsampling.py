@@ -70,13 +70,15 @@ def main():
     args = p.parse_args()
     if min(args.radii) < 1 or not args.eps > 0:
         p.error(f"--radii must be at least 1 and --eps above 0, got {args.radii} and {args.eps}")
-    try:  # the model and its data ('landscapes': $LANDSCAPES_DIR), before anything runs
+    try:  # the model, its record and its data ('landscapes': $LANDSCAPES_DIR), before anything runs
         path = store.resolve(args.model, args.models_dir, "colorizer")
+        if "config" not in store.record(path):
+            raise ValueError(f"{path} has no training record beside it (its .json): its validation photos are unknown")
         cfg = store.record(path)["config"]
         dataset = data.get(cfg["data"])
+        c = Colorizer.load(path)
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
-    c = Colorizer.load(path)
     sets = dataset.training_sets(models.MODELS[c.name].contract, cfg["image_size"], cfg["subset"],
                                                cfg["seed"], cfg["val_fraction"], cfg["batch_size"])
     photos = sets.calib_images()

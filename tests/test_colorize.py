@@ -290,6 +290,9 @@ def test_shipped_models_are_found_from_any_working_directory(tmp_path, monkeypat
                                                     r"--models-dir runs/models") as e:
         store.resolve("landscapes/colorizer_5")
     assert "--models-dir saved_models" not in str(e.value)
+    for published in ("saved_models/", store.SHIPPED_DIR, str(store.SHIPPED_DIR) + "/"):  # however it is written
+        with pytest.raises(store.ModelNotTrained, match="is not among the published models"):
+            store.resolve("landscapes/colorizer_5", models_dir=published)
 
 
 def test_tta_averages_the_photo_and_its_mirror_before_decoding(models_dir, tmp_path):

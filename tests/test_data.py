@@ -316,3 +316,17 @@ def test_make_train_val_hands_back_its_split(images):
     np.testing.assert_array_equal(sets.val_idx, val_idx)
     train, val = sets
     assert sum(int(x.shape[0]) for x, _ in val) == len(val_idx)
+
+
+def test_a_missing_landscapes_folder_says_what_to_set(monkeypatch, tmp_path):
+    monkeypatch.delenv("LANDSCAPES_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no folder named landscapes here either
+    with pytest.raises(FileNotFoundError, match=r"read from \$LANDSCAPES_DIR, .*: \$LANDSCAPES_DIR is not set"):
+        data.resolve_folder("landscapes")
+    monkeypatch.setenv("LANDSCAPES_DIR", str(tmp_path / "gone"))
+    with pytest.raises(FileNotFoundError, match=rf"\$LANDSCAPES_DIR={tmp_path / 'gone'} is not a folder"):
+        data.resolve_folder("landscapes")
+    with pytest.raises(FileNotFoundError, match=r"Dataset 'nowhere' is neither one of cifar10, landscapes"):
+        data.resolve_folder("nowhere")
+    monkeypatch.setenv("LANDSCAPES_DIR", str(tmp_path))
+    assert data.resolve_folder("landscapes") == tmp_path

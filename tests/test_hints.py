@@ -97,6 +97,7 @@ def test_command_line_hints(tmp_path, hint_model, capsys):
     for bad, match in [(["--hint", "10;20;red"], "is not X,Y,COLOUR"), (["--hint", "1,2,nocolour"], "not a colour"),
                        (["--hint", "1,2,0.5,x,0.1"], "an RGB colour is three numbers in [0, 1], got '0.5,x,0.1'"),
                        (["--hint", "1,2,0.5,0.2"], "is not X,Y,COLOUR"), (["--hint", "1,2,0.5,2,0.1"], "0.5, 2.0, 0.1"),
+                       (["--hint", "1,2,nan,0,0"], "(nan, 0.0, 0.0) is not a colour"),
                        (["-m", "colorizer_3", "--hint", "1,2,red"], "does not take colour hints")]:
         with pytest.raises(SystemExit):
             colorize.main(base + ["-o", str(tmp_path / "o3")] + bad)
