@@ -60,12 +60,16 @@ def run_paths(name, models_dir=MODELS_DIR, dataset=data.DEFAULT):
     return p
 
 
+def required_paths(name, models_dir=MODELS_DIR, dataset=data.DEFAULT):
+    """{name: saved-model path} of the models `name` is built on, trained on the same data."""
+    return {base: path(base, models_dir, dataset) for base in models.MODELS[name].requires}
+
+
 def required_models(name, models_dir=MODELS_DIR, dataset=data.DEFAULT):
     """{name: trained model} of the models `name` is built on (colorizer_2 -> autoencoder_1),
     trained on the same data, as keyword arguments for its builder."""
     out = {}
-    for base in models.MODELS[name].requires:
-        p = path(base, models_dir, dataset)
+    for base, p in required_paths(name, models_dir, dataset).items():
         if not p.exists():
             raise FileNotFoundError(f"{name} builds on a trained {base}, and {p} does not exist. "
                                     f"Train it first: python training.py {base} (with the same --data and --image-size)")

@@ -415,12 +415,16 @@ def main(argv=None):
             distribute.read_tf_config()
         except ValueError as e:
             p.error(str(e))
-    for name in args.model:  # every model's arguments, before the first trains: a usage error, not a traceback
+    for i, name in enumerate(args.model):  # every model's arguments, before the first trains: a usage error
         try:
-            check_call(name, data=args.data, data_dir=args.data_dir, image_size=args.image_size,
+            dataset = check_call(name, data=args.data, data_dir=args.data_dir, image_size=args.image_size,
                        batch_size=args.batch_size, epochs=args.epochs, subset=args.subset, val_fraction=VAL_FRACTION,
                        max_minutes=args.max_minutes, seed=args.seed, learning_rate=args.learning_rate,
-                       lr_schedule=args.lr_schedule, resume=args.resume, verbose=verbose, model_options=options)
+                       lr_schedule=args.lr_schedule, resume=args.resume, verbose=verbose, model_options=options)[1]
+            for base, base_path in store.required_paths(name, args.models_dir, dataset.name).items():
+                if not base_path.exists() and base not in args.model[:i]:  # nor trained before it in this command
+                    raise FileNotFoundError(f"{name} builds on a trained {base}, and {base_path} does not exist: "
+                                            f"train it first (name {base} before {name})")
         except (ValueError, FileNotFoundError) as e:
             p.error(str(e))
     for name in args.model:

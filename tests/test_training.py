@@ -297,6 +297,19 @@ def test_cli_refuses_bad_arguments_as_usage_errors_before_any_training(argv, mes
     assert not (tmp_path / "m").exists()  # nothing written
 
 
+def test_cli_refuses_a_model_whose_base_is_neither_trained_nor_trained_first(tmp_path, capsys):
+    """colorizer_2 builds on autoencoder_1: refused up front unless it exists or comes first in the command."""
+    with pytest.raises(SystemExit) as e:
+        training.main(["autoencoder_3", "colorizer_2", "autoencoder_1", "--models-dir", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "colorizer_2 builds on a trained autoencoder_1" in err
+    assert "name autoencoder_1 before colorizer_2" in err and not (tmp_path / "m").exists()
+    ok = training.check_call("colorizer_2", data="cifar10", data_dir=None, image_size=None, batch_size=None, epochs=1,
+                             subset=None, val_fraction=0.1, max_minutes=None, seed=0, learning_rate=None,
+                             lr_schedule="plateau", resume=True, verbose="auto", model_options=None)
+    assert ok[1].name == "cifar10" and ok[2] == 32 and ok[3] == 128  # dataset, size, batch
+
+
 def test_small_runs_read_right_plural_and_a_one_epoch_plot_has_whole_epoch_ticks(capsys):
     import plots
     training.announce(dict(model_name="m", data="d", image_size=32, epochs=1, max_minutes=1), {"final": "x"}, "lines")
