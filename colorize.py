@@ -232,7 +232,7 @@ def parser():
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help=f"a colorizer: <dataset>/<name> for one trained on photos (default {DEFAULT_MODEL}), "
-                        f"a CIFAR-10 name ({', '.join(COLORIZERS)}), or a .keras file")
+                        f"a CIFAR-10 one by name ({', '.join(COLORIZERS)}: those in --models-dir), or a .keras file")
     p.add_argument("--models-dir", default=store.MODELS_DIR,
                    help=f"where named models are found (default {store.MODELS_DIR}, the published ones; "
                         f"training.py saves yours in {store.TRAIN_DIR})")
