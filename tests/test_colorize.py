@@ -3,6 +3,7 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -301,6 +302,7 @@ def test_tta_averages_the_photo_and_its_mirror_before_decoding(models_dir, tmp_p
     bins = store.load(str(models_dir / "colorizer_4.keras"))
     x = _photo(32, 32, seed=3)[None]
     np.testing.assert_allclose(colorizer.predict(bins, x, decode=None, flip=True).sum(-1), 1.0, atol=1e-4)
+    keras.utils.set_random_seed(0)  # the trunk's random weights too: the margins below hold for this model
     model = models.get_model("colorizer_3")  # strong random chroma weights: far from mirror-symmetric
     kernel = model.get_layer("ab").kernel
     kernel.assign(np.random.default_rng(0).normal(0, 0.5, kernel.shape).astype(np.float32))
