@@ -86,7 +86,7 @@ def resolve(name_or_path, models_dir=MODELS_DIR, family=None):
             raise FileNotFoundError(f"Model file '{p}' does not exist.")
         return p
     dataset, _, name = str(name_or_path).rpartition("/")
-    if name in models.MODELS and family is not None and models.MODELS[name].family != family:
+    if name in models.MODELS:
         check_family(name_or_path, name, family)
     if name not in models.MODELS:
         names = models.list_models(family) if family else list(models.MODELS)

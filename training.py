@@ -342,9 +342,9 @@ def write_record(spec, model, budget, history, config, info, calibration, sessio
     return record
 
 
-def parse_options(parser, items, names):
-    """--option NAME=VALUE items -> {NAME: VALUE}, checked for each model of `names` (a refusal is a
-    usage error naming the item)."""
+def parse_options(parser, items):
+    """--option NAME=VALUE items -> {NAME: VALUE} (a malformed or repeated item is a usage error; the
+    values are checked for each model with its other arguments, check_call)."""
     options = {}
     for item in items:
         key, sep, value = (part.strip() for part in item.partition("="))
@@ -353,11 +353,6 @@ def parse_options(parser, items, names):
         if options.get(key, value) != value:  # which was meant? Refuse rather than keep the last
             parser.error(f"--option {key!r} given twice ({options[key]!r} and {value!r}); give each option once")
         options[key] = value
-    for name in names:
-        try:
-            models.check_options(name, options)
-        except ValueError as e:
-            parser.error(str(e))
     return options
 
 
@@ -409,7 +404,7 @@ def main(argv=None):
         if name not in models.MODELS:
             p.error(f"Unknown model '{name}'; choose one of: {', '.join(models.MODELS)}")
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
-    options = parse_options(p, args.option, args.model)
+    options = parse_options(p, args.option)
     if args.strategy == "multi-worker":
         try:
             distribute.read_tf_config()

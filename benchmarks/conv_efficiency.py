@@ -33,6 +33,7 @@ import keras  # noqa: E402
 
 import machine  # noqa: E402
 import models  # noqa: E402
+import throughput  # noqa: E402  (benchmarks/: its FLOP count, per layer)
 import training  # noqa: E402
 
 # the single-network colorizers with an L input and ab targets (time_step feeds those): colorizer_1/2
@@ -44,15 +45,6 @@ def conv_layers(model):
     """The model's Conv2D and Conv2DTranspose layers, in order."""
     return [layer for layer in model._flatten_layers(include_self=False)
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
-
-
-def forward_flops(layer):
-    """2 x multiply-adds of one image through `layer` (throughput.forward_flops' count, per layer)."""
-    k = int(np.prod(layer.kernel_size))
-    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
-    cin = layer.kernel.shape[-1 if transposed else -2]
-    h, w = (layer.input if transposed else layer.output).shape[1:3]  # a transposed conv scatters each input pixel
-    return 2 * h * w * k * cin * layer.filters
 
 
 def median_seconds(fn, repeats, warm=2):
@@ -99,7 +91,7 @@ def measure(name, size, batch, repeats, peak):
     rows = []
     for layer in conv_layers(model):
         input_grad = id(layer) not in first
-        flops = forward_flops(layer) * batch * (3 if input_grad else 2)
+        flops = throughput.conv_flops(layer) * batch * (3 if input_grad else 2)
         s = time_layer(layer, batch, input_grad, repeats)
         rows.append(dict(layer=layer.name, input=list(layer.input.shape[1:]), output=list(layer.output.shape[1:]), flop=int(flops),
                          gflop=round(flops / 1e9, 3), ms=round(1e3 * s, 2), gflops=round(flops / s / 1e9, 1),

@@ -72,15 +72,15 @@ def main():
         p.error(f"--radii must be at least 1 and --eps above 0, got {args.radii} and {args.eps}")
     try:  # the model, its record and its data ('landscapes': $LANDSCAPES_DIR), before anything runs
         path = store.resolve(args.model, args.models_dir, "colorizer")
-        if "config" not in store.record(path):
+        cfg = store.record(path).get("config")
+        if cfg is None:
             raise ValueError(f"{path} has no training record beside it (its .json): its validation photos are unknown")
-        cfg = store.record(path)["config"]
         dataset = data.get(cfg["data"])
         c = Colorizer.load(path)
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
-    sets = dataset.training_sets(models.MODELS[c.name].contract, cfg["image_size"], cfg["subset"],
-                                               cfg["seed"], cfg["val_fraction"], cfg["batch_size"])
+    sets = dataset.training_sets(models.MODELS[c.name].contract, cfg["image_size"], cfg["subset"], cfg["seed"],
+                                 cfg["val_fraction"], cfg["batch_size"])
     photos = sets.calib_images()
     ab_small = np.concatenate([c.chroma(photos[i:i + 64]) for i in range(0, len(photos), 64)])  # as colorize.py
     rows = compare(photos, ab_small, args.radii, args.eps)

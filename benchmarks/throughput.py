@@ -36,20 +36,22 @@ import training  # noqa: E402
 PLAIN = dict(batch_size=32, jit_compile=False, precision="float32")
 
 
+def conv_flops(layer):
+    """Multiply-adds x 2 per image of one Conv2D or Conv2DTranspose layer."""
+    k = int(np.prod(layer.kernel_size))
+    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+    cin = layer.kernel.shape[-1 if transposed else -2]
+    h, w = (layer.input if transposed else layer.output).shape[1:3]  # a transposed conv scatters each input pixel
+    return 2 * h * w * k * cin * layer.filters
+
+
 def forward_flops(model):
     """Multiply-adds x 2 per image of the conv, transposed-conv and dense layers (the rest is noise)."""
     model = getattr(model, "generator", model)
     total = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            k = int(np.prod(layer.kernel_size))
-            cin = layer.kernel.shape[-1 if isinstance(layer, keras.layers.Conv2DTranspose) else -2]
-            if isinstance(layer, keras.layers.Conv2DTranspose):  # every input pixel scatters a kernel
-                h, w = layer.input.shape[1:3]
-                total += 2 * h * w * k * cin * layer.filters
-            else:
-                h, w = layer.output.shape[1:3]
-                total += 2 * h * w * k * cin * layer.filters
+            total += conv_flops(layer)
         elif isinstance(layer, keras.layers.Dense):
             total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
     return total

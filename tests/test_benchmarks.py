@@ -75,15 +75,15 @@ def test_conv_efficiency_counts_each_convolution_as_throughput_counts_the_model(
     eff, tp = _load("conv_efficiency"), _load("throughput")
     model = models.get_model("colorizer_3", input_shape=(16, 16, 1))
     layers = eff.conv_layers(model)
-    assert len(layers) == 18 and sum(eff.forward_flops(layer) for layer in layers) == tp.forward_flops(model)
+    assert len(layers) == 18 and sum(tp.conv_flops(layer) for layer in layers) == tp.forward_flops(model)
     first = model.get_layer("unet_down0a_conv")  # 16x16 pixels, 3x3 kernel, 1 -> 16 channels
-    assert eff.forward_flops(first) == 2 * 16 * 16 * 9 * 1 * 16
+    assert tp.conv_flops(first) == 2 * 16 * 16 * 9 * 1 * 16
     r = eff.measure("colorizer_3", 16, batch=2, repeats=1, peak=100.0)
     assert [row["layer"] for row in r["layers"]] == [layer.name for layer in layers]
     rows = {row["layer"]: row for row in r["layers"]}
     # the first layer's input gradient is never computed in training: forward and kernel gradient only
-    assert rows["unet_down0a_conv"]["flop"] == 2 * 2 * eff.forward_flops(first)  # batch 2, x2
-    assert rows["unet_up0a_conv"]["flop"] == 2 * 3 * eff.forward_flops(model.get_layer("unet_up0a_conv"))
+    assert rows["unet_down0a_conv"]["flop"] == 2 * 2 * tp.conv_flops(first)  # batch 2, x2
+    assert rows["unet_up0a_conv"]["flop"] == 2 * 3 * tp.conv_flops(model.get_layer("unet_up0a_conv"))
     assert rows["unet_up0a_conv"]["input"] == [16, 16, 32] and rows["unet_up0a_conv"]["output"] == [16, 16, 16]
     # a transposed conv scatters each of its input pixels (16x16 out of 8x8 at 32 -> 16 channels)
     assert rows["unet_up0_upconv"]["flop"] == 2 * 3 * (2 * 8 * 8 * 9 * 32 * 16)

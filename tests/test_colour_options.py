@@ -107,8 +107,11 @@ def test_unknown_or_out_of_range_options_are_refused_naming_them(tmp_path, capsy
         training.main(["colorizer_6", "--option", "neutral_weight=2", "--option", "neutral_weight=4",
                        "--models-dir", str(tmp_path)])
     assert "--option 'neutral_weight' given twice ('2' and '4')" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a value checked for every model named, before the first trains
+        training.main(["colorizer_3", "colorizer_6", "--option", "neutral_weight=99", "--models-dir", str(tmp_path)])
+    assert e.value.code == 2 and "colorizer_3 has no training option 'neutral_weight'" in capsys.readouterr().err
     parser = training.argparse.ArgumentParser()
-    assert training.parse_options(parser, ["neutral_weight=4", "neutral_weight=4"], ["colorizer_6"]) == \
+    assert training.parse_options(parser, ["neutral_weight=4", "neutral_weight=4"]) == \
         {"neutral_weight": "4"}  # the same value twice is no conflict
     assert not list(tmp_path.iterdir())
     # values as numbers; a default is no option at all (the same run as one given nothing)
