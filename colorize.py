@@ -98,25 +98,32 @@ def parse_hints(hint_args, hints_file=None):
 
 
 OWN_OUTPUTS = (OUTPUT_SUFFIX, "_compare.png")
+Image.init()  # every format plugin registered, so that the suffixes below are all Pillow reads
+IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
 def _expand(inputs, outdir=None):
-    """(file, path relative to the output folder) for every input; folders are walked recursively,
-    leaving out hidden entries, the output folder and this tool's own outputs (so that colorizing
-    a folder into a sub-folder of itself, again and again, never colorizes its own results)."""
+    """(found, missing, not_images): (file, path relative to the output folder) for every input, the
+    inputs that do not exist, and the files of folders left alone because their names are not those
+    of images (notes.txt, Thumbs.db: a photo folder's usual company, not failed photos). Folders are
+    walked recursively, leaving out hidden entries, the output folder and this tool's own outputs (so
+    that colorizing a folder into a sub-folder of itself, again and again, never colorizes its own
+    results). A file named on the command line is always tried."""
     out = pathlib.Path(outdir).resolve() if outdir is not None else None
-    found, missing = [], []
+    found, missing, not_images = [], [], []
     for raw in inputs:
         p = pathlib.Path(raw)
         if p.is_dir():
-            found += [(f, f.relative_to(p)) for f in sorted(p.rglob("*"))
-                      if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                      and not f.name.endswith(OWN_OUTPUTS) and not (out and f.resolve().is_relative_to(out))]
+            files = [f for f in sorted(p.rglob("*"))
+                     if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                     and not f.name.endswith(OWN_OUTPUTS) and not (out and f.resolve().is_relative_to(out))]
+            found += [(f, f.relative_to(p)) for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+            not_images += [f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES]
         elif p.is_file():
             found.append((p, pathlib.Path(p.name)))
         else:
             missing.append(p)
-    return found, missing
+    return found, missing, not_images
 
 
 def _progress(items):
@@ -262,7 +269,7 @@ def main(argv=None):
         p.error(str(e))
     outdir = pathlib.Path(args.outdir)
     try:
-        files, missing = _expand(args.inputs, outdir)
+        files, missing, not_images = _expand(args.inputs, outdir)
         jobs, failed, skipped = _plan(files, outdir, args)
     except KeyboardInterrupt:  # walking a large folder: nothing was written yet
         print("\ninterrupted while listing the inputs: nothing colorized", file=sys.stderr)
@@ -280,8 +287,10 @@ def main(argv=None):
         print(f"error: {message}", file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} skipped: their outputs exist (use --overwrite to replace them), e.g. {skipped[0]}")
-    print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
-          f"-> {outdir}/")
+    if not_images:
+        print(f"{len(not_images)} left alone in the folders: not images by their names, e.g. {not_images[0]}")
+    print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s"
+          + (f" -> {outdir}/" if done else ""))  # the folder is named only when something was written there
     return 1 if failed else 0
 
 

@@ -115,6 +115,23 @@ def test_corrupt_and_missing_reported_exit_1(tmp_path, models_dir, capsys):
     assert "1 colorized, 0 skipped, 2 failed" in err.out
 
 
+def test_a_folders_non_image_files_are_left_alone_but_a_named_one_is_tried(tmp_path, models_dir, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.fromarray(_photo(20, 20)).save(tmp_path / "in" / "good.JPG")  # suffixes in any case
+    (tmp_path / "in" / "notes.txt").write_text("taken in 1962")
+    (tmp_path / "in" / "sub" / "Thumbs.db").write_bytes(b"\0" * 64)
+    args = ["--models-dir", str(models_dir), "-m", "colorizer_3", "-o", str(tmp_path / "out")]
+    assert colorize.main([str(tmp_path / "in")] + args) == 0  # company of photos, not failed photos
+    out = capsys.readouterr().out
+    assert "2 left alone in the folders: not images by their names" in out
+    assert "1 colorized, 0 skipped, 0 failed" in out and f"-> {tmp_path / 'out'}/" in out
+    assert sorted(f.name for f in (tmp_path / "out").rglob("*")) == ["good_color.png"]
+    assert colorize.main([str(tmp_path / "in" / "notes.txt")] + args) == 1  # named: tried, and it is no image
+    err = capsys.readouterr()
+    assert "notes.txt: not a readable image" in err.err
+    assert "0 colorized, 0 skipped, 1 failed" in err.out and "->" not in err.out  # nothing written there
+
+
 def test_never_overwrites(tmp_path, models_dir, capsys):
     (tmp_path / "in").mkdir()
     Image.fromarray(_photo(20, 20)).save(tmp_path / "in" / "a.png")
