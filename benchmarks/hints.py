@@ -26,16 +26,22 @@ from colorizer import DEFAULT_MODEL, Colorizer  # noqa: E402
 EXAMPLE_COUNTS = (0, 3, 10)
 
 
-def markdown(curve, default_name, default_scores):
+def markdown(curve, default_name, default_scores, truth_colorfulness):
+    """The curve as a Markdown table; ΔCF is each row's distance to the originals' colourfulness."""
     keys = ("psnr", "ssim", "mae", "acc2", "auc", "colorfulness")
-    head = ["hints per photo"] + [metrics.METRICS[k].heading for k in keys] + ["hinted pixels within 3 ab (reachable)", "model's own chroma within 3 ab", "median ab error"]
+    head = ["hints per photo"] + [metrics.METRICS[k].heading for k in keys] + [metrics.METRICS["delta_cf"].heading,
+            "hinted pixels within 3 ab (reachable)", "model's own chroma within 3 ab", "median ab error"]
+
+    def scores(s):
+        values = [metrics.METRICS[m].fmt.format(s[m]) for m in keys]
+        return " | ".join(values + [metrics.METRICS["delta_cf"].fmt.format(abs(s["colorfulness"] - truth_colorfulness))])
+
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k, s in curve.items():
         extra = ["-"] * 3 if k == 0 else [f"{s['hints_within_3']:.0%} ({s['reachable_within_3']:.0%})",
                                            f"{s['model_within_3']:.0%}", f"{s['hint_error_median']:.1f}"]
-        lines.append(f"| {k} | " + " | ".join(metrics.METRICS[m].fmt.format(s[m]) for m in keys) + " | " + " | ".join(extra) + " |")
-    lines.append(f"| {default_name}, no hints | " + " | ".join(metrics.METRICS[m].fmt.format(default_scores[m]) for m in keys)
-                 + " | - | - | - |")
+        lines.append(f"| {k} | {scores(s)} | " + " | ".join(extra) + " |")
+    lines.append(f"| {default_name}, no hints | {scores(default_scores)} | - | - | - |")
     return "\n".join(lines) + "\n"
 
 
@@ -61,9 +67,11 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = args.model.rsplit("/", 1)[-1]
-    (out / "hints.md").write_text(markdown(curve, args.default.rsplit("/", 1)[-1], default_scores))
+    truth_cf = metrics.colorfulness(images)
+    (out / "hints.md").write_text(markdown(curve, args.default.rsplit("/", 1)[-1], default_scores, truth_cf))
     store.write_json(out / "hints.json", {"model": args.model, "photos": len(images), "seed": args.seed,
                                           "machine": machine.describe(peak=False), "curve": curve,
+                                          "truth_colorfulness": truth_cf,
                                           "default": {args.default: default_scores}})
     plots.save(plots.plot_hint_curve({f"{name} with hints": curve}, {f"{args.default} (no hints)": default_scores}),
                out / "hints_curve.png")

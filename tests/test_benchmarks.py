@@ -131,3 +131,17 @@ def test_guided_upsampling_follows_the_guide_and_keeps_flat_chroma():
     assert np.ptp(out[0, :, :5]) < np.ptp(blurred[0, :, :5]) and out[0, 0, 8] - out[0, 0, 7] > blurred[0, 0, 8] - blurred[0, 0, 7]
     up = gu.upsample(np.zeros((2, 4, 6, 2), np.float32) + 0.5, 8, 12)
     assert up.shape == (2, 8, 12, 2) and np.allclose(up, 0.5)
+
+
+def test_hints_table_puts_each_rows_distance_to_the_originals_colourfulness_beside_it():
+    hints = _load("hints")
+    s = dict(psnr=25.0, ssim=0.93, mae=10.0, acc2=0.3, auc=0.92)
+    curve = {0: {**s, "colorfulness": 30.0},
+             5: {**s, "colorfulness": 44.5, "hints_within_3": 0.9, "reachable_within_3": 0.95,
+                 "model_within_3": 0.5, "hint_error_median": 0.2}}
+    rows = hints.markdown(curve, "colorizer_6", {**s, "colorfulness": 38.0}, truth_colorfulness=40.0).splitlines()
+    head = [c.strip() for c in rows[0].strip("|").split("|")]
+    cells = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in rows[2:]}
+    at = head.index("ΔCF ↓")
+    assert head[at - 1] == "colorfulness" and len(head) == len(cells["0"]) == len(cells["5"])
+    assert (cells["0"][at], cells["5"][at], cells["colorizer_6, no hints"][at]) == ("10.0", "4.5", "2.0")
