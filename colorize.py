@@ -16,6 +16,7 @@ cannot be read or written is reported and the rest of the batch goes on (exit st
 
 import setup_tf  # noqa: F401  (imports TensorFlow quietly; before anything imports Keras)
 import argparse
+import collections
 import errno
 import functools
 import json
@@ -23,7 +24,7 @@ import pathlib
 import sys
 import time
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 import machine
 import store
@@ -98,8 +99,13 @@ def parse_hints(hint_args, hints_file=None):
 
 
 OWN_OUTPUTS = (OUTPUT_SUFFIX, "_compare.png")
-Image.init()  # every format plugin registered, so that the suffixes below are all Pillow reads
-IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+# the suffixes of the formats Pillow reads: not those it only writes, nor those it names but cannot
+# decode (stubs needing a handler, MPEG whose header alone it reads): a folder's video stays out
+Image.init()  # every plugin registered: Image.OPEN is filled lazily
+_STUBS = {fmt for fmt, (factory, _) in Image.OPEN.items()
+          if isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)} | {"MPEG"}
+IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                           if fmt in Image.OPEN and fmt not in _STUBS)
 
 
 def _expand(inputs, outdir=None):
@@ -124,6 +130,13 @@ def _expand(inputs, outdir=None):
         else:
             missing.append(p)
     return found, missing, not_images
+
+
+def _left_alone(not_images):
+    """The summary's line for a folder's files left alone, counted by suffix (a folder of .heic photos shows)."""
+    kinds = collections.Counter(f.suffix.lower() or "no suffix" for f in not_images)
+    counts = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items(), key=lambda kn: (-kn[1], kn[0])))
+    return f"{len(not_images)} left alone in the folders, not images Pillow reads by their names ({counts}), e.g. {not_images[0]}"
 
 
 def _progress(items):
@@ -288,10 +301,14 @@ def main(argv=None):
     if skipped:
         print(f"{len(skipped)} skipped: their outputs exist (use --overwrite to replace them), e.g. {skipped[0]}")
     if not_images:
-        print(f"{len(not_images)} left alone in the folders: not images by their names, e.g. {not_images[0]}")
+        print(_left_alone(not_images))
+    nothing = not_images and not files and not missing  # a folder of HEIC or RAW photos: not a success
+    if nothing:
+        print("error: no input is an image Pillow reads by its name; convert the photos (to .jpg or .png) "
+              "or name a file on the command line to try it", file=sys.stderr)
     print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s"
           + (f" -> {outdir}/" if done else ""))  # the folder is named only when something was written there
-    return 1 if failed else 0
+    return 1 if failed or nothing else 0
 
 
 if __name__ == "__main__":

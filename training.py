@@ -17,6 +17,7 @@ import datetime
 import errno
 import math
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -297,6 +298,17 @@ def build(config, input_shape, kwargs, strategy):
     return model
 
 
+def keras_verbose(verbose):
+    """What fit() is told: nothing for "lines" (EpochLines prints them), and for "auto" a line per epoch
+    when the output is neither a terminal nor a notebook: Keras redraws its progress bar with
+    backspaces every 50 ms even into a file, which fills a `nohup ... > log` with them."""
+    if verbose == "lines":
+        return 0
+    if verbose == "auto" and not getattr(sys.stdout, "isatty", lambda: False)() and "ipykernel" not in sys.modules:
+        return 2
+    return verbose
+
+
 def fit(model, sets, callbacks, budget, paths, config, resuming, verbose, agree=bool):
     """Fit, resuming from the backup; first score the untrained model (training must beat it).
     Returns False when fit() had already ended, or its time budget had run out, before a kill
@@ -314,7 +326,7 @@ def fit(model, sets, callbacks, budget, paths, config, resuming, verbose, agree=
         return False
     # shuffle=False: the datasets shuffle themselves (seeded), fit cannot shuffle a tf.data pipeline
     model.fit(sets.train, validation_data=sets.val, epochs=config["epochs"], callbacks=callbacks,
-              verbose=0 if verbose == "lines" else verbose, shuffle=False)
+              verbose=keras_verbose(verbose), shuffle=False)
     budget.state["fit_done"] = True
     _write_json(paths["state"], budget.state)
     return True

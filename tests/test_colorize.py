@@ -123,13 +123,20 @@ def test_a_folders_non_image_files_are_left_alone_but_a_named_one_is_tried(tmp_p
     args = ["--models-dir", str(models_dir), "-m", "colorizer_3", "-o", str(tmp_path / "out")]
     assert colorize.main([str(tmp_path / "in")] + args) == 0  # company of photos, not failed photos
     out = capsys.readouterr().out
-    assert "2 left alone in the folders: not images by their names" in out
+    assert "2 left alone in the folders, not images Pillow reads by their names (.db x1, .txt x1)" in out
     assert "1 colorized, 0 skipped, 0 failed" in out and f"-> {tmp_path / 'out'}/" in out
     assert sorted(f.name for f in (tmp_path / "out").rglob("*")) == ["good_color.png"]
     assert colorize.main([str(tmp_path / "in" / "notes.txt")] + args) == 1  # named: tried, and it is no image
     err = capsys.readouterr()
     assert "notes.txt: not a readable image" in err.err
     assert "0 colorized, 0 skipped, 1 failed" in err.out and "->" not in err.out  # nothing written there
+    (tmp_path / "phone").mkdir()  # formats Pillow does not read (HEIC), or names without decoding (MPEG video)
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic", "clip.mpg", "scan"):
+        (tmp_path / "phone" / name).write_bytes(b"\0" * 64)
+    assert colorize.main([str(tmp_path / "phone")] + args) == 1  # nothing there to colorize: not a success
+    err = capsys.readouterr()
+    assert "4 left alone in the folders, not images Pillow reads by their names (.heic x2, .mpg x1, no suffix x1)" in err.out
+    assert "error: no input is an image Pillow reads by its name" in err.err and "0 colorized, 0 skipped, 0 failed" in err.out
 
 
 def test_never_overwrites(tmp_path, models_dir, capsys):

@@ -1,4 +1,5 @@
 """Tests for training.py and model_train.ipynb: save, resume after SIGKILL, NaN, no overwrite, distribution."""
+import io
 import json
 import os
 import pathlib
@@ -102,14 +103,32 @@ def test_resume_after_sigkill(cifar_dir, tmp_path):
     done_before = json.loads(state.read_text())["epochs_done"]
     assert 2 <= done_before < 5 and not (tmp_path / "colorizer_1.keras").exists()
 
-    r = subprocess.run(cmd, env=_env(cifar_dir), capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert f"Resuming colorizer_1 from epoch {done_before}" in r.stdout
+    # resumed with the default --verbose auto, its output a pipe: a line per epoch, no progress-bar redraws
+    # (bytes: text=True would turn a carriage return into a newline)
+    r = subprocess.run(cmd[:-2], env=_env(cifar_dir), capture_output=True, timeout=600)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out[-3000:] + r.stderr.decode()[-3000:]
+    assert f"Resuming colorizer_1 from epoch {done_before}" in out
+    assert "Epoch 5/5" in out and not any(c in r.stdout for c in (b"\b", b"\r", b"\x1b["))
     rec = json.loads((tmp_path / "colorizer_1.json").read_text())
     assert rec["epochs_run"] == 5
     assert rec["history"]["epoch"] == [0, 1, 2, 3, 4]  # continuous, no gap and no repeat
     assert rec["this_session_seconds"] < rec["train_minutes"] * 60  # earlier epochs counted too
     keras.models.load_model(tmp_path / "colorizer_1.keras")
+
+
+def test_auto_verbose_prints_a_line_per_epoch_into_a_file_and_a_bar_in_a_terminal_or_notebook(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert [training.keras_verbose(v) for v in ("auto", 0, 1, 2, "lines")] == [2, 0, 1, 2, 0]
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert training.keras_verbose("auto") == "auto"
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    assert training.keras_verbose("auto") == "auto"
 
 
 def test_mirrored_strategy_on_two_cpus(cifar_dir, tmp_path):
