@@ -87,9 +87,13 @@ def parse_hints(hint_args, hints_file=None):
         hints.append((int(parts[0]), int(parts[1]), colour_))
     if hints_file:
         try:
-            items = json.loads(pathlib.Path(hints_file).read_text())
+            text = pathlib.Path(hints_file).read_text()
+        except OSError as e:
+            raise ValueError(f"--hints {hints_file}: cannot read it ({e.strerror})") from None
+        try:
+            items = json.loads(text)
             hints += [(item["x"], item["y"], item["color"]) for item in items]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"--hints {hints_file}: not a JSON list of {{\"x\", \"y\", \"color\"}} ({e})") from None
     for x, y, colour_ in hints:
         if not (isinstance(x, int) and isinstance(y, int)):
@@ -142,8 +146,10 @@ def _left_alone(not_images):
 def _progress(items):
     try:
         from tqdm import tqdm
-        # shown from the first photo on: a refused option or model before it prints no empty bar
-        return tqdm(items, unit="photo", disable=len(items) < 2, file=sys.stderr, delay=0.1)
+        # shown from the first photo on: a refused option or model before it prints no empty bar; only
+        # in a terminal (redrawn with carriage returns, it would fill a log; the summary says the rest)
+        shown = len(items) >= 2 and getattr(sys.stderr, "isatty", lambda: False)()
+        return tqdm(items, unit="photo", disable=not shown, file=sys.stderr, delay=0.1)
     except ImportError:
         return items
 
@@ -152,12 +158,23 @@ class Skipped(Exception):
     """An output that exists already (not a failure: a re-run skips the photos it has done)."""
 
 
-def _outputs(f, rel, outdir, args, input_paths, claimed):
-    """The files input `f` writes, checked: inside the output folder, not an input, not claimed by
-    another input of this run (they are claimed here); Skipped when all exist and --overwrite was
-    not given. Returns [(path, whether to write it)]: one that exists is kept unless --overwrite."""
+def _stems(files):
+    """The name each input's outputs start with: its own stem, or, where photos of one folder share a
+    stem with different suffixes (scan.tif beside scan.jpg), the stem and the suffix (scan_tif), so
+    that each gets its own output and none is credited with another's."""
+    suffixes = collections.defaultdict(set)
+    for _, rel in files:
+        suffixes[rel.parent, rel.stem].add(rel.suffix)
+    return [f"{rel.stem}_{rel.suffix[1:]}" if len(suffixes[rel.parent, rel.stem]) > 1 else rel.stem for _, rel in files]
+
+
+def _outputs(f, rel, stem, outdir, args, input_paths, claimed):
+    """The files input `f` writes (`stem` + this tool's suffixes), checked: inside the output folder,
+    not an input, not claimed by another input of this run (they are claimed here); Skipped when all
+    exist and --overwrite was not given. Returns [(path, whether to write it)]: one that exists is
+    kept unless --overwrite."""
     root = outdir.resolve()
-    written = [outdir / rel.parent / (rel.stem + s) for s in OWN_OUTPUTS[:1 + bool(args.compare)]]
+    written = [outdir / rel.parent / (stem + s) for s in OWN_OUTPUTS[:1 + bool(args.compare)]]
     for t in written:
         if t in claimed:
             raise ValueError(f"its output {t} is already written by {claimed[t]} in this run (same name); rename one")
@@ -181,9 +198,9 @@ def _plan(files, outdir, args):
     input_paths = {f.resolve() for f, _ in files}
     claimed = {}  # output path -> the input that writes it: two inputs never share an output
     jobs, failed, skipped = [], [], []
-    for f, rel in files:
+    for (f, rel), stem in zip(files, _stems(files)):
         try:
-            jobs.append((f, _outputs(f, rel, outdir, args, input_paths, claimed)))
+            jobs.append((f, _outputs(f, rel, stem, outdir, args, input_paths, claimed)))
         except Skipped as e:
             skipped.append(str(e))
         except ValueError as e:
@@ -302,9 +319,9 @@ def main(argv=None):
         print(f"{len(skipped)} skipped: their outputs exist (use --overwrite to replace them), e.g. {skipped[0]}")
     if not_images:
         print(_left_alone(not_images))
-    nothing = not_images and not files and not missing  # a folder of HEIC or RAW photos: not a success
+    nothing = not files and not missing  # only folders, and not one photo in them (empty, HEIC or RAW)
     if nothing:
-        print("error: no input is an image Pillow reads by its name; convert the photos (to .jpg or .png) "
+        print("error: the folders hold no photo Pillow reads by its name; convert the photos (to .jpg or .png) "
               "or name a file on the command line to try it", file=sys.stderr)
     print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s"
           + (f" -> {outdir}/" if done else ""))  # the folder is named only when something was written there

@@ -286,6 +286,10 @@ class Dataset:
             raise ValueError(f"image_size must be a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, "
                              f"got {image_size!r}")
 
+    def check_source(self):
+        """Refuse, before anything is written, a source that cannot give a single image (a missing
+        or empty folder), naming it; loading the images is left to training."""
+
     def describe(self):
         """What a record says the data was, without local absolute paths."""
         return self.name
@@ -325,6 +329,11 @@ class Cifar10(InMemory):
     def __init__(self, data_dir=None):
         self.data_dir = data_dir
 
+    def check_source(self):
+        folder = self.data_dir or os.environ.get("CIFAR10_DIR")
+        if folder and not pathlib.Path(folder).is_dir():
+            raise FileNotFoundError(f"CIFAR-10 folder '{folder}' does not exist (from data_dir or $CIFAR10_DIR).")
+
     def check_image_size(self, image_size):
         if image_size != 32:
             raise ValueError(f"CIFAR-10 images are 32x32; image_size must be 32 for data='cifar10', got {image_size}")
@@ -350,6 +359,11 @@ class PhotoFolder(Dataset):
     def __init__(self, path):
         self.root = resolve_folder(path)
         self.name = self.root.name
+
+    def check_source(self):
+        if not folder_splits(self.root)[0]["train"]:
+            raise ValueError(f"Image folder '{self.root}' has no files in its training split: "
+                             f"put photos in it, or in <class>/ sub-folders")
 
     def describe(self):
         return f"folder {self.name}"

@@ -144,6 +144,7 @@ def check_call(model_name, *, data, data_dir, image_size, batch_size, epochs, su
     batch_size = batch_size_for(model_name, batch_size, image_size)
     check_arguments(epochs, batch_size, subset, val_fraction, max_minutes, seed, learning_rate, lr_schedule, resume, verbose)
     models.input_shape_for(model_name, image_size)  # refuses a size the model cannot be built for
+    dataset.check_source()  # last: it lists a photo folder's files
     return spec, dataset, image_size, batch_size, defaulted, models.check_options(model_name, model_options)
 
 
@@ -264,8 +265,13 @@ class Run:
 
     def calibrate(self):
         """Decoding settings chosen on the validation images, for a model whose spec names a calibration."""
-        self.calibration = calibration.calibrate(self.spec, self.clean, self.sets.calib_images()) \
-            if self.spec.calibrate and self.wants_calibration and self.role.is_chief else None  # the chief's model is the one published
+        self.calibration = None
+        if self.spec.calibrate and self.wants_calibration and self.role.is_chief:  # the chief's model is the one published
+            images, t0 = self.sets.calib_images(), time.perf_counter()
+            # minutes on a large folder, after the last epoch's line: said, so that a log does not look stuck
+            print(f"Choosing {self.spec.name}'s decoding settings on its {len(images)} validation images ...", flush=True)
+            self.calibration = calibration.calibrate(self.spec, self.clean, images)
+            print(f"... chosen in {(time.perf_counter() - t0) / 60:.1f} min.")
 
     def save(self, session_seconds):
         """The model and its record; the work folder is kept, marked finished (its backup, best

@@ -162,10 +162,13 @@ def test_one_epoch_at_64_saves_resumes_and_loads(photo_folder, tmp_path, monkeyp
     assert out.shape == (2, 150, 150, 3)
 
 
-def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path):
+def test_colorizer_6_calibrated_on_validation(photo_folder, tmp_path, capsys):
     rec = training.train("colorizer_6", data=str(photo_folder[0]), image_size=32, epochs=1, batch_size=16,
                          models_dir=tmp_path, verbose=0)
     cal = rec["calibration"]
+    out = capsys.readouterr().out  # the minutes it takes on a large folder are announced, not silent
+    assert f"Choosing colorizer_6's decoding settings on its {rec['val_images']} validation images" in out
+    assert "... chosen in" in out
     gains = sum(len(calibration.CHROMA_MIN_GRID) if g else 1 for g in calibration.GAIN_GRID)  # chroma_min needs a gain
     assert len(cal["sweep"]) == len(calibration.MIX_GRID) * len(calibration.TEMPERATURE_GRID) * gains
     winners = [s for s in cal["sweep"] if s["beats_gray"]]

@@ -72,7 +72,7 @@ def test_bad_hints_are_refused_naming_the_value(hint_model):
         c.colorize_array(photo, hints=[(80, 10, "red")])
     with pytest.raises(ValueError, match="'blurple' is not a colour"):
         c.colorize_array(photo, hints=[(1, 1, "blurple")])
-    with pytest.raises(ValueError, match=r"colorizer_3 does not take colour hints .* colorizer_7"):
+    with pytest.raises(ValueError, match=r"colorizer_3 does not take colour hints .* colorizer_7 \(published: -m landscapes/colorizer_7\)"):
         Colorizer(models.get_model("colorizer_3")).colorize_array(photo, hints=[(1, 1, "red")])
 
 
@@ -98,7 +98,8 @@ def test_command_line_hints(tmp_path, hint_model, capsys):
                        (["--hint", "1,2,0.5,x,0.1"], "an RGB colour is three numbers in [0, 1], got '0.5,x,0.1'"),
                        (["--hint", "1,2,0.5,0.2"], "is not X,Y,COLOUR"), (["--hint", "1,2,0.5,2,0.1"], "0.5, 2.0, 0.1"),
                        (["--hint", "1,2,nan,0,0"], "(nan, 0.0, 0.0) is not a colour"),
-                       (["-m", "colorizer_3", "--hint", "1,2,red"], "does not take colour hints")]:
+                       (["-m", "colorizer_3", "--hint", "1,2,red"], "does not take colour hints"),
+                       (["--hints", str(tmp_path / "missing.json")], "missing.json: cannot read it (No such file or directory)")]:
         with pytest.raises(SystemExit):
             colorize.main(base + ["-o", str(tmp_path / "o3")] + bad)
         assert match in capsys.readouterr().err

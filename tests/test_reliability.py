@@ -109,6 +109,24 @@ def test_clashing_stems_are_not_silently_replaced(tmp_path, models_dir, capsys):
     assert _cli([first, second, "-o", tmp_path / "out", "--overwrite"], models_dir) == 1
     assert "already written by" in capsys.readouterr().err
 
+
+def test_photos_of_one_folder_with_one_stem_get_outputs_of_their_own(tmp_path, models_dir, capsys):
+    """scan.tif beside scan.jpg: each is colorized into a name with its suffix, and neither is credited
+    with an output an earlier run wrote for the other under the plain name."""
+    (tmp_path / "in").mkdir()
+    _png(tmp_path / "in" / "scan.png")
+    assert _cli([tmp_path / "in", "-o", tmp_path / "out"], models_dir) == 0
+    earlier = (tmp_path / "out" / "scan_color.png").read_bytes()
+    Image.open(tmp_path / "in" / "scan.png").convert("RGB").rotate(90).save(tmp_path / "in" / "scan.jpg")
+    assert _cli([tmp_path / "in", "-o", tmp_path / "out"], models_dir) == 0
+    captured = capsys.readouterr()
+    assert "2 colorized, 0 skipped, 0 failed" in captured.out
+    assert "photo/s" not in captured.err and "\r" not in captured.err  # no progress bar into what is not a terminal
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scan_color.png", "scan_jpg_color.png", "scan_png_color.png"]
+    assert (tmp_path / "out" / "scan_color.png").read_bytes() == earlier  # the earlier output kept, not reused
+    rotated = np.asarray(Image.open(tmp_path / "out" / "scan_jpg_color.png"))
+    assert rotated.shape[:2] == np.asarray(Image.open(tmp_path / "in" / "scan.jpg")).shape[:2]
+
 # ----------------------------------------------------------------------------- reading inputs
 
 

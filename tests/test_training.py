@@ -316,6 +316,20 @@ def test_cli_refuses_bad_arguments_as_usage_errors_before_any_training(argv, mes
     assert not (tmp_path / "m").exists()  # nothing written
 
 
+def test_cli_refuses_a_data_source_without_images_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)  # folders, and not one file
+    for argv, message in ((["--data", str(tmp_path / "empty")], f"Image folder '{tmp_path / 'empty'}' contains no files"),
+                          (["--data-dir", str(tmp_path / "nowhere")], f"CIFAR-10 folder '{tmp_path / 'nowhere'}' does not exist")):
+        with pytest.raises(SystemExit) as e:
+            training.main(["colorizer_3", "--models-dir", str(tmp_path / "m"), *argv])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err and "Traceback" not in err
+        assert not (tmp_path / "m").exists()  # no run folder left for the next run to call interrupted
+    with pytest.raises(ValueError, match="contains no files"):
+        training.train("colorizer_3", data=str(tmp_path / "empty"), models_dir=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
 def test_cli_refuses_a_model_whose_base_is_neither_trained_nor_trained_first(tmp_path, capsys):
     """colorizer_2 builds on autoencoder_1: refused up front unless it exists or comes first in the command."""
     with pytest.raises(SystemExit) as e:
