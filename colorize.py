@@ -87,7 +87,7 @@ def parse_hints(hint_args, hints_file=None):
         hints.append((int(parts[0]), int(parts[1]), colour_))
     if hints_file:
         try:
-            text = pathlib.Path(hints_file).read_text()
+            text = pathlib.Path(hints_file).read_bytes()  # json reads bytes: a binary file is "not JSON" below
         except OSError as e:
             raise ValueError(f"--hints {hints_file}: cannot read it ({e.strerror})") from None
         try:
@@ -198,7 +198,16 @@ def _plan(files, outdir, args):
     input_paths = {f.resolve() for f, _ in files}
     claimed = {}  # output path -> the input that writes it: two inputs never share an output
     jobs, failed, skipped = [], [], []
-    for (f, rel), stem in zip(files, _stems(files)):
+    stems = _stems(files)
+    sharing = collections.defaultdict(list)  # inputs whose outputs would have one name: all refused, so
+    for (f, rel), stem in zip(files, stems):  # that none is written, or skipped, as if it were the other's
+        sharing[rel.parent, stem].append(f)
+    for (f, rel), stem in zip(files, stems):
+        if len(sharing[rel.parent, stem]) > 1:
+            others = ", ".join(str(o) for o in sharing[rel.parent, stem] if o != f)
+            failed.append(f"{f}: its output {outdir / rel.parent / (stem + OUTPUT_SUFFIX)} would also be that of {others} "
+                          f"in this run (same name); rename one")
+            continue
         try:
             jobs.append((f, _outputs(f, rel, stem, outdir, args, input_paths, claimed)))
         except Skipped as e:
@@ -321,8 +330,9 @@ def main(argv=None):
         print(_left_alone(not_images))
     nothing = not files and not missing  # only folders, and not one photo in them (empty, HEIC or RAW)
     if nothing:
-        print("error: the folders hold no photo Pillow reads by its name; convert the photos (to .jpg or .png) "
-              "or name a file on the command line to try it", file=sys.stderr)
+        print("error: the folders hold no photo to colorize (left out: hidden files, the output folder, this tool's "
+              "own outputs, and names Pillow does not read as images: convert those photos to .jpg or .png, or "
+              "name a file on the command line to try it)", file=sys.stderr)
     print(f"{len(done)} colorized, {len(skipped)} skipped, {len(failed)} failed, {time.perf_counter() - t0:.1f} s"
           + (f" -> {outdir}/" if done else ""))  # the folder is named only when something was written there
     return 1 if failed or nothing else 0

@@ -333,6 +333,9 @@ class Cifar10(InMemory):
         folder = self.data_dir or os.environ.get("CIFAR10_DIR")
         if folder and not pathlib.Path(folder).is_dir():
             raise FileNotFoundError(f"CIFAR-10 folder '{folder}' does not exist (from data_dir or $CIFAR10_DIR).")
+        if folder and not all((pathlib.Path(folder) / s).is_dir() for s in ("train", "test")):
+            raise FileNotFoundError(f"CIFAR-10 folder '{folder}' (from data_dir or $CIFAR10_DIR) has no train/ and "
+                                    f"test/ folders of <class>/ photos")
 
     def check_image_size(self, image_size):
         if image_size != 32:

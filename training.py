@@ -267,11 +267,13 @@ class Run:
         """Decoding settings chosen on the validation images, for a model whose spec names a calibration."""
         self.calibration = None
         if self.spec.calibrate and self.wants_calibration and self.role.is_chief:  # the chief's model is the one published
-            images, t0 = self.sets.calib_images(), time.perf_counter()
-            # minutes on a large folder, after the last epoch's line: said, so that a log does not look stuck
-            print(f"Choosing {self.spec.name}'s decoding settings on its {len(images)} validation images ...", flush=True)
-            self.calibration = calibration.calibrate(self.spec, self.clean, images)
-            print(f"... chosen in {(time.perf_counter() - t0) / 60:.1f} min.")
+            # minutes on a large folder (its photos read again at their evaluation size, then scored), after
+            # the last epoch's line: said first, so that a log does not look stuck
+            print(f"Choosing {self.spec.name}'s decoding settings on its {self.sets.info['val_images']} validation "
+                  f"images ...", flush=True)
+            t0 = time.perf_counter()
+            self.calibration = calibration.calibrate(self.spec, self.clean, self.sets.calib_images())
+            print(f"... chosen in {(time.perf_counter() - t0) / 60:.1f} min.", flush=True)
 
     def save(self, session_seconds):
         """The model and its record; the work folder is kept, marked finished (its backup, best
@@ -438,7 +440,7 @@ def main(argv=None):
                 if not base_path.exists() and base not in args.model[:i]:  # nor trained before it in this command
                     raise FileNotFoundError(f"{name} builds on a trained {base}, and {base_path} does not exist: "
                                             f"train it first (name {base} before {name})")
-        except (ValueError, FileNotFoundError) as e:
+        except (ValueError, OSError) as e:  # OSError: a data folder missing or unreadable
             p.error(str(e))
     for name in args.model:
         try:

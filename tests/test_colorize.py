@@ -136,7 +136,7 @@ def test_a_folders_non_image_files_are_left_alone_but_a_named_one_is_tried(tmp_p
     assert colorize.main([str(tmp_path / "phone")] + args) == 1  # nothing there to colorize: not a success
     err = capsys.readouterr()
     assert "4 left alone in the folders, not images Pillow reads by their names (.heic x2, .mpg x1, no suffix x1)" in err.out
-    assert "error: the folders hold no photo Pillow reads by its name" in err.err and "0 colorized, 0 skipped, 0 failed" in err.out
+    assert "error: the folders hold no photo to colorize" in err.err and "0 colorized, 0 skipped, 0 failed" in err.out
     (tmp_path / "empty").mkdir()
     assert colorize.main([str(tmp_path / "empty")] + args) == 1  # an empty folder: the same mistake
     assert "error: the folders hold no photo" in capsys.readouterr().err

@@ -99,7 +99,8 @@ def test_command_line_hints(tmp_path, hint_model, capsys):
                        (["--hint", "1,2,0.5,0.2"], "is not X,Y,COLOUR"), (["--hint", "1,2,0.5,2,0.1"], "0.5, 2.0, 0.1"),
                        (["--hint", "1,2,nan,0,0"], "(nan, 0.0, 0.0) is not a colour"),
                        (["-m", "colorizer_3", "--hint", "1,2,red"], "does not take colour hints"),
-                       (["--hints", str(tmp_path / "missing.json")], "missing.json: cannot read it (No such file or directory)")]:
+                       (["--hints", str(tmp_path / "missing.json")], "missing.json: cannot read it (No such file or directory)"),
+                       (["--hints", str(tmp_path / "p.png")], "p.png: not a JSON list")]:  # a binary file, named as such
         with pytest.raises(SystemExit):
             colorize.main(base + ["-o", str(tmp_path / "o3")] + bad)
         assert match in capsys.readouterr().err

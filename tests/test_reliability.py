@@ -107,7 +107,9 @@ def test_clashing_stems_are_not_silently_replaced(tmp_path, models_dir, capsys):
     (tmp_path / "b").mkdir()
     first, second = _png(tmp_path / "a" / "photo.jpg"), _png(tmp_path / "b" / "photo.jpg", seed=1)
     assert _cli([first, second, "-o", tmp_path / "out", "--overwrite"], models_dir) == 1
-    assert "already written by" in capsys.readouterr().err
+    err = capsys.readouterr().err  # both refused: neither is written as if it were the other
+    assert f"{first}: its output" in err and f"would also be that of {second}" in err and f"{second}: its output" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_photos_of_one_folder_with_one_stem_get_outputs_of_their_own(tmp_path, models_dir, capsys):
@@ -126,6 +128,11 @@ def test_photos_of_one_folder_with_one_stem_get_outputs_of_their_own(tmp_path, m
     assert (tmp_path / "out" / "scan_color.png").read_bytes() == earlier  # the earlier output kept, not reused
     rotated = np.asarray(Image.open(tmp_path / "out" / "scan_jpg_color.png"))
     assert rotated.shape[:2] == np.asarray(Image.open(tmp_path / "in" / "scan.jpg")).shape[:2]
+    _png(tmp_path / "in" / "scan_jpg.png")  # a photo whose own name is scan.jpg's output name: both refused
+    assert _cli([tmp_path / "in", "-o", tmp_path / "out"], models_dir) == 1
+    captured = capsys.readouterr()
+    assert "scan.jpg: its output" in captured.err and "scan_jpg.png: its output" in captured.err
+    assert "0 colorized, 1 skipped, 2 failed" in captured.out  # scan.png: done before
 
 # ----------------------------------------------------------------------------- reading inputs
 
