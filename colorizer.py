@@ -158,8 +158,7 @@ def check_takes_hints(model, hints):
     if hints is not None and any(hints) and spec.inputs != HINT_CONTRACT:
         takers = [n for n, s in models.MODELS.items() if s.inputs == HINT_CONTRACT]
         # the published ones by the name -m finds them under (landscapes/colorizer_7), not only the builder's
-        shipped = [p.relative_to(store.SHIPPED_DIR).with_suffix("").as_posix()
-                   for n in takers for p in sorted(store.SHIPPED_DIR.rglob(f"{n}.keras"))]
+        shipped = [s for n in takers for s in store.published(n)]
         raise HintError(f"{model.name} does not take colour hints (its contract is {spec.inputs} -> {spec.outputs}); "
                         f"use a model with the {HINT_CONTRACT} contract: {', '.join(takers)}"
                         + (f" (published: {', '.join(f'-m {s}' for s in shipped)})" if shipped else ""))

@@ -190,6 +190,11 @@ def resized(model, height=None, width=None):
     return copy
 
 
+def published(name):
+    """The names under which -m finds the published models of builder `name` (colorizer_7: landscapes/colorizer_7)."""
+    return [p.relative_to(SHIPPED_DIR).with_suffix("").as_posix() for p in sorted(SHIPPED_DIR.rglob(f"{name}.keras"))]
+
+
 def is_published(models_dir):
     """Whether `models_dir` names the published models' folder (saved_models, however written)."""
     return pathlib.Path(models_dir) == pathlib.Path(MODELS_DIR) or pathlib.Path(models_dir).resolve() == SHIPPED_DIR.resolve()
