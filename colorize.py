@@ -148,7 +148,7 @@ def _progress(items):
         from tqdm import tqdm
         # shown from the first photo on: a refused option or model before it prints no empty bar; only
         # in a terminal (redrawn with carriage returns, it would fill a log; the summary says the rest)
-        shown = len(items) >= 2 and getattr(sys.stderr, "isatty", lambda: False)()
+        shown = len(items) >= 2 and machine.is_terminal(sys.stderr)
         return tqdm(items, unit="photo", disable=not shown, file=sys.stderr, delay=0.1)
     except ImportError:
         return items
@@ -168,23 +168,20 @@ def _stems(files):
     return [f"{rel.stem}_{rel.suffix[1:]}" if len(suffixes[rel.parent, rel.stem]) > 1 else rel.stem for _, rel in files]
 
 
-def _outputs(f, rel, stem, outdir, args, input_paths, claimed):
-    """The files input `f` writes (`stem` + this tool's suffixes), checked: inside the output folder,
-    not an input, not claimed by another input of this run (they are claimed here); Skipped when all
-    exist and --overwrite was not given. Returns [(path, whether to write it)]: one that exists is
-    kept unless --overwrite."""
+def _outputs(rel, stem, outdir, args, input_paths):
+    """The files an input writes (`stem` + this tool's suffixes), checked: inside the output folder,
+    not an input (two inputs sharing a name are refused by _plan first); Skipped when all exist and
+    --overwrite was not given. Returns [(path, whether to write it)]: one that exists is kept unless
+    --overwrite."""
     root = outdir.resolve()
     written = [outdir / rel.parent / (stem + s) for s in OWN_OUTPUTS[:1 + bool(args.compare)]]
     for t in written:
-        if t in claimed:
-            raise ValueError(f"its output {t} is already written by {claimed[t]} in this run (same name); rename one")
         if t.is_symlink():
             raise ValueError(f"{t} is a symbolic link; not writing through it")
         if not t.resolve().is_relative_to(root):
             raise ValueError(f"{t} leads out of the output folder {outdir} (through a symbolic link); not writing there")
         if t.resolve() in input_paths:
             raise ValueError(f"{t} is one of the inputs; not overwriting it")
-    claimed.update({t: f for t in written})
     todo = [(t, args.overwrite or not t.exists()) for t in written]
     if not any(write for _, write in todo):
         raise Skipped(f"{written[0]} exists")
@@ -196,7 +193,6 @@ def _plan(files, outdir, args):
     whether to write it)]); failed holds the messages of inputs whose outputs cannot be written,
     skipped those of inputs whose outputs all exist."""
     input_paths = {f.resolve() for f, _ in files}
-    claimed = {}  # output path -> the input that writes it: two inputs never share an output
     jobs, failed, skipped = [], [], []
     stems = _stems(files)
     sharing = collections.defaultdict(list)  # inputs whose outputs would have one name: all refused, so
@@ -209,7 +205,7 @@ def _plan(files, outdir, args):
                           f"in this run (same name); rename one")
             continue
         try:
-            jobs.append((f, _outputs(f, rel, stem, outdir, args, input_paths, claimed)))
+            jobs.append((f, _outputs(rel, stem, outdir, args, input_paths)))
         except Skipped as e:
             skipped.append(str(e))
         except ValueError as e:

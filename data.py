@@ -70,6 +70,21 @@ def _check_cifar_cache(arrays, counts, root):
             raise ValueError(f"{split}: the cache was written from {n_files} files, the folder now has {now}")
 
 
+def cifar10_folder(data_dir=None):
+    """The CIFAR-10 folder to read (`data_dir`, else $CIFAR10_DIR), or None for the Keras download; a
+    FileNotFoundError naming a folder that is missing or not laid out as train/ and test/."""
+    data_dir = data_dir or os.environ.get("CIFAR10_DIR")
+    if not data_dir:
+        return None
+    root = pathlib.Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 folder '{root}' does not exist (from data_dir or $CIFAR10_DIR).")
+    if not all((root / s).is_dir() for s in ("train", "test")):
+        raise FileNotFoundError(f"CIFAR-10 folder '{root}' (from data_dir or $CIFAR10_DIR) has no train/ and "
+                                f"test/ folders of <class>/ photos")
+    return root
+
+
 def load_cifar10(data_dir=None, cache_dir=None):
     """CIFAR-10 as `(x_train, y_train), (x_test, y_test)`: uint8 (N,32,32,3), int64 labels (N,).
 
@@ -78,8 +93,8 @@ def load_cifar10(data_dir=None, cache_dir=None):
     cached in `cache_dir` (default `$COLORIZE_CACHE` or ~/.cache/grayscale-colorizers) under a key
     made of the folder's path and modification times, so later loads take a fraction of a second.
     """
-    data_dir = data_dir or os.environ.get("CIFAR10_DIR")
-    if not data_dir:
+    root = cifar10_folder(data_dir)
+    if root is None:
         import keras
         try:
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
@@ -90,9 +105,6 @@ def load_cifar10(data_dir=None, cache_dir=None):
                 "(or pass data_dir=...) to a folder laid out as train/<class>/*.jpg and "
                 "test/<class>/*.jpg, e.g. CIFAR10_DIR=../shared/data/cifar10-jpeg") from e
         return (x_train, y_train.reshape(-1).astype(np.int64)), (x_test, y_test.reshape(-1).astype(np.int64))
-    root = pathlib.Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"CIFAR-10 folder '{root}' does not exist (from data_dir or $CIFAR10_DIR).")
     cache_dir = pathlib.Path(cache_dir) if cache_dir else _default_cache_dir()
     cache = cache_dir / f"cifar10_{_folder_key(root)}.npz"
     if cache.exists():
@@ -330,12 +342,7 @@ class Cifar10(InMemory):
         self.data_dir = data_dir
 
     def check_source(self):
-        folder = self.data_dir or os.environ.get("CIFAR10_DIR")
-        if folder and not pathlib.Path(folder).is_dir():
-            raise FileNotFoundError(f"CIFAR-10 folder '{folder}' does not exist (from data_dir or $CIFAR10_DIR).")
-        if folder and not all((pathlib.Path(folder) / s).is_dir() for s in ("train", "test")):
-            raise FileNotFoundError(f"CIFAR-10 folder '{folder}' (from data_dir or $CIFAR10_DIR) has no train/ and "
-                                    f"test/ folders of <class>/ photos")
+        cifar10_folder(self.data_dir)
 
     def check_image_size(self, image_size):
         if image_size != 32:

@@ -98,6 +98,12 @@ def _describe(peak):
 _TMP_PID = re.compile(r"\.tmp(\d+)(?:@([A-Za-z0-9_-]+))?")
 
 
+def is_terminal(stream):
+    """Whether `stream` is a terminal: where a progress bar redrawn in place belongs (not a file or a
+    pipe; a closed or missing stream, None under pythonw, is none)."""
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
 def host_name():
     return socket.gethostname().split(".")[0] or "host"
 

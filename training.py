@@ -312,7 +312,7 @@ def keras_verbose(verbose):
     backspaces every 50 ms even into a file, which fills a `nohup ... > log` with them."""
     if verbose == "lines":
         return 0
-    if verbose == "auto" and not getattr(sys.stdout, "isatty", lambda: False)() and "ipykernel" not in sys.modules:
+    if verbose == "auto" and not machine.is_terminal(sys.stdout) and "ipykernel" not in sys.modules:
         return 2
     return verbose
 
